@@ -1,0 +1,138 @@
+from hummingbot.core.api_throttler.data_types import LinkedLimitWeightPair, RateLimit
+from hummingbot.core.data_type.in_flight_order import OrderState
+
+EXCHANGE_NAME = "nonkyc"
+DEFAULT_DOMAIN = "nonkyc"
+
+# Client order ids become the exchange's `userProvidedId` (kept at 32 characters at most).
+HBOT_ORDER_ID_PREFIX = "HBOT"
+MAX_ORDER_ID_LEN = 32
+
+# Base URLs. The environment variables override them when the URLs are built (tests, sandbox, live scripts).
+REST_URL = "https://api.nonkyc.io/api/v2"
+WSS_URL = "wss://ws.nonkyc.io"
+REST_URL_ENV_VAR = "NONKYC_REST_URL"
+WSS_URL_ENV_VAR = "NONKYC_WS_URL"
+
+# Public REST endpoints
+SERVER_TIME_PATH_URL = "/time"
+MARKETS_PATH_URL = "/market/getlist"
+ORDER_BOOK_PATH_URL = "/market/orderbook"
+TICKERS_PATH_URL = "/tickers"
+
+# Private REST endpoints
+BALANCES_PATH_URL = "/balances"
+CREATE_ORDER_PATH_URL = "/createorder"
+CANCEL_ORDER_PATH_URL = "/cancelorder"
+CANCEL_ALL_ORDERS_PATH_URL = "/cancelallorders"
+GET_ORDER_PATH_URL = "/getorder/{}"
+GET_ORDER_LIMIT_ID = "/getorder"
+ACCOUNT_ORDERS_PATH_URL = "/account/orders"
+ACCOUNT_TRADES_PATH_URL = "/account/trades"
+
+# Request parameters
+SIDE_BUY = "buy"
+SIDE_SELL = "sell"
+ORDER_TYPE_LIMIT = "limit"
+ORDER_TYPE_MARKET = "market"
+ACCOUNT_TRADES_PAGE_LIMIT = 500
+ORDER_BOOK_SNAPSHOT_DEPTH = 100
+
+# Request timeouts (seconds). A create that times out is ambiguous: the order may exist on the exchange.
+REST_REQUEST_TIMEOUT = 20
+CREATE_ORDER_TIMEOUT = 10
+# Look-ups of an ambiguous create through /getorder/{userProvidedId}: delays between the attempts.
+AMBIGUOUS_ORDER_LOOKUP_DELAYS = (0.5, 1.0, 2.0)
+# Back-off after an HTTP 429 answer, one delay per retry.
+RATE_LIMITED_RETRY_DELAYS = (1.0, 2.0, 4.0)
+
+# Rate limits. NonKYC publishes none but answers 429; the notes budget about 5 requests/s per key.
+# REQUESTS_PER_SECOND is the one value to tune: every endpoint counts against the shared pools below.
+REQUESTS_PER_SECOND = 5
+ONE_SECOND = 1
+ALL_REQUESTS_POOL = "NONKYC_ALL_REQUESTS"
+PRIVATE_REQUESTS_POOL = "NONKYC_PRIVATE_REQUESTS"
+ORDER_REQUESTS_POOL = "NONKYC_ORDER_REQUESTS"
+
+_PUBLIC = [LinkedLimitWeightPair(ALL_REQUESTS_POOL, 1)]
+_PRIVATE = [LinkedLimitWeightPair(ALL_REQUESTS_POOL, 1), LinkedLimitWeightPair(PRIVATE_REQUESTS_POOL, 1)]
+_ORDERS = _PRIVATE + [LinkedLimitWeightPair(ORDER_REQUESTS_POOL, 1)]
+
+RATE_LIMITS = [
+    RateLimit(limit_id=ALL_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
+    RateLimit(limit_id=PRIVATE_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
+    RateLimit(limit_id=ORDER_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
+    RateLimit(limit_id=SERVER_TIME_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PUBLIC),
+    RateLimit(limit_id=MARKETS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PUBLIC),
+    RateLimit(limit_id=ORDER_BOOK_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PUBLIC),
+    RateLimit(limit_id=TICKERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PUBLIC),
+    RateLimit(limit_id=BALANCES_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PRIVATE),
+    RateLimit(limit_id=GET_ORDER_LIMIT_ID, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PRIVATE),
+    RateLimit(limit_id=ACCOUNT_ORDERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PRIVATE),
+    RateLimit(limit_id=ACCOUNT_TRADES_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_PRIVATE),
+    RateLimit(limit_id=CREATE_ORDER_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_ORDERS),
+    RateLimit(limit_id=CANCEL_ORDER_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_ORDERS),
+    RateLimit(limit_id=CANCEL_ALL_ORDERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
+              linked_limits=_ORDERS),
+]
+
+# Order states, keyed by the lower-cased `status` of the exchange (REST orders and WS reports).
+ORDER_STATE = {
+    "new": OrderState.OPEN,
+    "active": OrderState.OPEN,
+    "open": OrderState.OPEN,
+    "partly filled": OrderState.PARTIALLY_FILLED,
+    "partlyfilled": OrderState.PARTIALLY_FILLED,
+    "partially filled": OrderState.PARTIALLY_FILLED,
+    "partiallyfilled": OrderState.PARTIALLY_FILLED,
+    "filled": OrderState.FILLED,
+    "cancelled": OrderState.CANCELED,
+    "canceled": OrderState.CANCELED,
+    "expired": OrderState.CANCELED,
+    "rejected": OrderState.FAILED,
+}
+
+# Error codes (body `{"error": {"code", "message", "description"?}}`, on REST and WS)
+ERROR_CODE_RATE_LIMITED = 429
+ERROR_CODE_AUTHORIZATION_REQUIRED = 1001
+ERROR_CODE_AUTHORIZATION_FAILED = 1002
+ERROR_CODE_API_KEY_FORBIDDEN = 1003
+ERROR_CODE_INSUFFICIENT_FUNDS = 20001
+ERROR_CODE_ORDER_NOT_FOUND = 20002
+ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID = 20008
+AUTH_ERROR_CODES = (ERROR_CODE_AUTHORIZATION_REQUIRED, ERROR_CODE_AUTHORIZATION_FAILED)
+
+# WebSocket (JSON-RPC 2.0 style)
+WS_METHOD_LOGIN = "login"
+WS_METHOD_SUBSCRIBE_ORDER_BOOK = "subscribeOrderbook"
+WS_METHOD_UNSUBSCRIBE_ORDER_BOOK = "unsubscribeOrderbook"
+WS_METHOD_SUBSCRIBE_TRADES = "subscribeTrades"
+WS_METHOD_UNSUBSCRIBE_TRADES = "unsubscribeTrades"
+WS_METHOD_SUBSCRIBE_REPORTS = "subscribeReports"
+WS_METHOD_SUBSCRIBE_BALANCES = "subscribeBalances"
+
+WS_EVENT_ORDER_BOOK_SNAPSHOT = "snapshotOrderbook"
+WS_EVENT_ORDER_BOOK_UPDATE = "updateOrderbook"
+WS_EVENT_TRADES_SNAPSHOT = "snapshotTrades"
+WS_EVENT_TRADES_UPDATE = "updateTrades"
+WS_EVENT_ACTIVE_ORDERS = "activeOrders"
+WS_EVENT_REPORT = "report"
+WS_EVENT_CURRENT_BALANCES = "currentBalances"
+WS_EVENT_BALANCE_UPDATE = "balanceUpdate"
+
+WS_LOGIN_ALGORITHM = "HS256"
+# The server pings every 60 s; the client pings every ~20 s and reconnects a connection silent for ~70 s.
+WS_PING_INTERVAL = 20
+WS_SILENCE_TIMEOUT = 70
+WS_LOGIN_TIMEOUT = 10
+WS_RECONNECT_BACKOFF_MAX = 30

@@ -1,0 +1,90 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Dict, Optional, Tuple
+
+from pydantic import ConfigDict, Field, SecretStr
+
+from hummingbot.client.config.config_data_types import BaseConnectorConfigMap
+from hummingbot.core.data_type.trade_fee import TradeFeeSchema
+
+CENTRALIZED = True
+EXAMPLE_PAIR = "BTC-USDT"
+
+# 0.2 % maker and taker at the lowest tier. The fee of a buy is charged in the quote asset on top of its cost
+# (live trade sample: totalWithFee = price * quantity + fee).
+DEFAULT_FEES = TradeFeeSchema(
+    maker_percent_fee_decimal=Decimal("0.002"),
+    taker_percent_fee_decimal=Decimal("0.002"),
+    buy_percent_fee_deducted_from_returns=False,
+)
+
+
+def is_market_tradeable(market: Dict[str, Any]) -> bool:
+    """A market is tradeable through the API when it is active, not paused and not excluded from the API."""
+    return (market.get("isActive") is True
+            and not market.get("isPaused", False)
+            and not market.get("apiExcluded", False))
+
+
+def market_assets(market: Dict[str, Any]) -> Tuple[str, str]:
+    """
+    Base and quote tickers of a `/market/getlist` entry. Current payloads only have `symbol` (`BASE/QUOTE`) and
+    `primaryTicker`; older ones nested `primaryAsset.ticker` / `secondaryAsset.ticker`.
+    """
+    symbol = market.get("symbol")
+    if isinstance(symbol, str) and symbol.count("/") == 1:
+        base, quote = symbol.split("/")
+    else:
+        base = (market.get("primaryAsset") or {}).get("ticker")
+        quote = (market.get("secondaryAsset") or {}).get("ticker")
+    if not base or not quote:
+        raise ValueError(f"Market has no base/quote tickers: {market!r}")
+    return base, quote
+
+
+def timestamp_seconds(value: Any, default: Optional[float] = None) -> Optional[float]:
+    """
+    A NonKYC timestamp in seconds: integer milliseconds (int or numeric string) or an ISO-8601 string such as
+    `2026-02-27T05:24:41.018Z`. Returns `default` when the value is missing or unreadable.
+    """
+    if value is None or isinstance(value, bool):
+        return default
+    if isinstance(value, (int, float)):
+        return float(value) / 1e3
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(Decimal(text)) / 1e3
+        except ArithmeticError:
+            pass
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return default
+    return default
+
+
+class NonkycConfigMap(BaseConnectorConfigMap):
+    connector: str = "nonkyc"
+    nonkyc_api_key: SecretStr = Field(
+        default=...,
+        json_schema_extra={
+            "prompt": lambda cm: "Enter your NonKYC API key",
+            "is_secure": True,
+            "is_connect_key": True,
+            "prompt_on_new": True,
+        }
+    )
+    nonkyc_api_secret: SecretStr = Field(
+        default=...,
+        json_schema_extra={
+            "prompt": lambda cm: "Enter your NonKYC API secret",
+            "is_secure": True,
+            "is_connect_key": True,
+            "prompt_on_new": True,
+        }
+    )
+    model_config = ConfigDict(title="nonkyc")
+
+
+KEYS = NonkycConfigMap.model_construct()
