@@ -1,0 +1,822 @@
+import asyncio
+import math
+import re
+import time
+from collections import defaultdict
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+import aiohttp
+from bidict import bidict
+
+from hummingbot.connector.constants import s_decimal_NaN
+from hummingbot.connector.exchange.nonkyc import (
+    nonkyc_constants as CONSTANTS,
+    nonkyc_utils,
+    nonkyc_web_utils as web_utils,
+)
+from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
+from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
+from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
+from hummingbot.connector.exchange_py_base import ExchangePyBase
+from hummingbot.connector.trading_rule import TradingRule
+from hummingbot.connector.utils import combine_to_hb_trading_pair
+from hummingbot.core.data_type.common import OrderType, TradeType
+from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState, OrderUpdate, TradeUpdate
+from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
+from hummingbot.core.data_type.trade_fee import TokenAmount, TradeFeeBase
+from hummingbot.core.data_type.user_stream_tracker_data_source import UserStreamTrackerDataSource
+from hummingbot.core.web_assistant.connections.data_types import RESTMethod
+from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
+
+_HTTP_STATUS_PATTERN = re.compile(r"HTTP status is (\d{3})")
+_ERROR_CODE_PATTERN = re.compile(r"""["']code["']\s*:\s*(\d+)""")
+_CREATED_ORDER_STATES = (OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL)
+
+
+class NonkycExchange(ExchangePyBase):
+    # Trades of /account/trades are requested from a little before the last poll (or the order's creation), so that
+    # clock differences never hide a fill; fills already recorded are skipped by their trade id.
+    TRADES_SINCE_MARGIN_MS = 5 * 60 * 1000
+    TRADES_MAX_PAGES = 10
+    MARKETS_CACHE_SECONDS = 60.0
+
+    web_utils = web_utils
+
+    def __init__(self,
+                 nonkyc_api_key: str,
+                 nonkyc_api_secret: str,
+                 balance_asset_limit: Optional[Dict[str, Dict[str, Decimal]]] = None,
+                 rate_limits_share_pct: Decimal = Decimal("100"),
+                 trading_pairs: Optional[List[str]] = None,
+                 trading_required: bool = True,
+                 domain: str = CONSTANTS.DEFAULT_DOMAIN,
+                 ):
+        self.api_key = nonkyc_api_key or ""
+        self.secret_key = nonkyc_api_secret or ""
+        self._domain = domain
+        self._trading_required = trading_required
+        self._trading_pairs = trading_pairs or []
+        self._fill_cursors_ms: Dict[str, int] = {}
+        self._logged_unknown_statuses: Set[str] = set()
+        self._logged_untracked_orders: Set[str] = set()
+        self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
+        self._markets_lock: Optional[asyncio.Lock] = None
+        super().__init__(balance_asset_limit, rate_limits_share_pct)
+
+    @property
+    def authenticator(self) -> NonkycAuth:
+        return NonkycAuth(api_key=self.api_key, secret_key=self.secret_key, time_provider=self._time_synchronizer)
+
+    @property
+    def name(self) -> str:
+        return CONSTANTS.EXCHANGE_NAME
+
+    @property
+    def rate_limits_rules(self):
+        return CONSTANTS.RATE_LIMITS
+
+    @property
+    def domain(self) -> str:
+        return self._domain
+
+    @property
+    def client_order_id_max_length(self) -> int:
+        return CONSTANTS.MAX_ORDER_ID_LEN
+
+    @property
+    def client_order_id_prefix(self) -> str:
+        return CONSTANTS.HBOT_ORDER_ID_PREFIX
+
+    @property
+    def trading_rules_request_path(self) -> str:
+        return CONSTANTS.MARKETS_PATH_URL
+
+    @property
+    def trading_pairs_request_path(self) -> str:
+        return CONSTANTS.MARKETS_PATH_URL
+
+    @property
+    def check_network_request_path(self) -> str:
+        return CONSTANTS.SERVER_TIME_PATH_URL
+
+    @property
+    def trading_pairs(self) -> List[str]:
+        return self._trading_pairs
+
+    @property
+    def is_cancel_request_in_exchange_synchronous(self) -> bool:
+        return True
+
+    @property
+    def is_trading_required(self) -> bool:
+        return self._trading_required
+
+    def supported_order_types(self) -> List[OrderType]:
+        # LIMIT_MAKER is emulated: NonKYC has no post-only flag (see _ensure_limit_maker_would_rest).
+        return [OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]
+
+    # === Error classification ===
+
+    @staticmethod
+    def _http_status(exception: Exception) -> Optional[int]:
+        match = _HTTP_STATUS_PATTERN.search(str(exception))
+        return int(match.group(1)) if match else None
+
+    @staticmethod
+    def _error_code(exception: Exception) -> Optional[int]:
+        match = _ERROR_CODE_PATTERN.search(str(exception))
+        return int(match.group(1)) if match else None
+
+    def _is_request_exception_related_to_time_synchronizer(self, request_exception: Exception) -> bool:
+        # NonKYC refuses a stale or reused nonce like any failed signature: HTTP 401 with code 1001/1002.
+        if self._error_code(request_exception) in CONSTANTS.AUTH_ERROR_CODES:
+            return True
+        return "nonce" in str(request_exception).lower() and self._http_status(request_exception) == 401
+
+    def _is_order_not_found(self, exception: Exception) -> bool:
+        return (self._error_code(exception) == CONSTANTS.ERROR_CODE_ORDER_NOT_FOUND
+                or "order not found" in str(exception).lower())
+
+    def _is_order_not_found_during_status_update_error(self, status_update_exception: Exception) -> bool:
+        return self._is_order_not_found(status_update_exception)
+
+    def _is_order_not_found_during_cancelation_error(self, cancelation_exception: Exception) -> bool:
+        return self._is_order_not_found(cancelation_exception)
+
+    def _is_rate_limited(self, exception: Exception) -> bool:
+        return CONSTANTS.ERROR_CODE_RATE_LIMITED in (self._http_status(exception), self._error_code(exception))
+
+    def _is_ambiguous_creation_error(self, exception: Exception) -> bool:
+        """
+        True when a create may have reached the exchange although no order came back: a timeout, a network error,
+        an HTTP 5xx (Cloudflare pages included), an error body meaning "check the result later", or a duplicate
+        `userProvidedId` (an earlier attempt of this very order got through).
+        """
+        if isinstance(exception, (asyncio.TimeoutError, aiohttp.ClientError)):
+            return True
+        status = self._http_status(exception)
+        if status is not None and status >= 500:
+            return True
+        return self._error_code(exception) in (500, 503, 504, CONSTANTS.ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID)
+
+    # === Web assistants and data sources ===
+
+    def _create_web_assistants_factory(self) -> WebAssistantsFactory:
+        return web_utils.build_api_factory(
+            throttler=self._throttler,
+            time_synchronizer=self._time_synchronizer,
+            domain=self._domain,
+            auth=self._auth)
+
+    def _create_order_book_data_source(self) -> OrderBookTrackerDataSource:
+        return NonkycAPIOrderBookDataSource(
+            trading_pairs=self._trading_pairs,
+            connector=self,
+            domain=self.domain,
+            api_factory=self._web_assistants_factory)
+
+    def _create_user_stream_data_source(self) -> UserStreamTrackerDataSource:
+        return NonkycAPIUserStreamDataSource(
+            auth=self._auth,
+            trading_pairs=self._trading_pairs,
+            connector=self,
+            api_factory=self._web_assistants_factory,
+            domain=self.domain)
+
+    async def _api_request(self,
+                           path_url,
+                           overwrite_url: Optional[str] = None,
+                           method: RESTMethod = RESTMethod.GET,
+                           params: Optional[Dict[str, Any]] = None,
+                           data: Optional[Dict[str, Any]] = None,
+                           is_auth_required: bool = False,
+                           return_err: bool = False,
+                           limit_id: Optional[str] = None,
+                           headers: Optional[Dict[str, Any]] = None,
+                           timeout: Optional[float] = None,
+                           **kwargs) -> Dict[str, Any]:
+        """
+        The one way this connector calls the REST API. On top of the base behaviour it treats an HTTP 200 answer
+        with an `error` body as a failure, backs off and retries after 429, retries once after a nonce/auth failure
+        with a fresh server time, and bounds every request with a timeout.
+        """
+        rest_assistant = await self._web_assistants_factory.get_rest_assistant()
+        url = overwrite_url or await self._api_request_url(path_url=path_url, is_auth_required=is_auth_required)
+        rate_limit_delays = iter(CONSTANTS.RATE_LIMITED_RETRY_DELAYS)
+        time_synchronizer_retried = False
+        while True:
+            try:
+                response = await rest_assistant.execute_request(
+                    url=url,
+                    params=params,
+                    data=data,
+                    method=method,
+                    is_auth_required=is_auth_required,
+                    return_err=return_err,
+                    throttler_limit_id=limit_id or path_url,
+                    headers=headers,
+                    timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
+                )
+                if not return_err:
+                    self._raise_on_error_body(response=response, method=method, url=url)
+                return response
+            except IOError as request_exception:
+                if self._is_rate_limited(request_exception):
+                    delay = next(rate_limit_delays, None)
+                    if delay is not None:
+                        self.logger().warning(
+                            f"NonKYC answered 429 (rate limited) to {method.name} {path_url}; retrying in {delay} s.")
+                        await self._sleep(delay)
+                        continue
+                elif (not time_synchronizer_retried
+                      and self._is_request_exception_related_to_time_synchronizer(request_exception)):
+                    time_synchronizer_retried = True
+                    await self._update_time_synchronizer()
+                    continue
+                raise
+
+    @staticmethod
+    def _raise_on_error_body(response: Any, method: RESTMethod, url: str):
+        error = web_utils.error_in_response(response)
+        if error is not None:
+            raise IOError(f"Error executing request {method.name} {url}. HTTP status is 200. Error: {response}")
+
+    # === Markets, symbols and trading rules ===
+
+    async def _fetch_markets(self) -> List[Dict[str, Any]]:
+        """/market/getlist is large (~560 KB): one fetch serves the symbol map and the trading rules for a minute."""
+        if self._markets_lock is None:
+            self._markets_lock = asyncio.Lock()
+        async with self._markets_lock:
+            cache = self._markets_cache
+            if cache is not None and time.monotonic() - cache[0] < self.MARKETS_CACHE_SECONDS:
+                return cache[1]
+            markets = await self._api_get(path_url=CONSTANTS.MARKETS_PATH_URL)
+            if not isinstance(markets, list):
+                raise IOError(f"Unexpected answer to {CONSTANTS.MARKETS_PATH_URL}: {markets}")
+            self._markets_cache = (time.monotonic(), markets)
+            return markets
+
+    async def _make_trading_rules_request(self) -> List[Dict[str, Any]]:
+        return await self._fetch_markets()
+
+    async def _make_trading_pairs_request(self) -> List[Dict[str, Any]]:
+        return await self._fetch_markets()
+
+    def _trading_pair_of_market(self, market: Dict[str, Any]) -> Optional[str]:
+        """The Hummingbot pair of a tradeable market, or None for markets that cannot or must not be traded."""
+        if not nonkyc_utils.is_market_tradeable(market):
+            return None
+        base, quote = nonkyc_utils.market_assets(market)
+        if "-" in base or "-" in quote:
+            self.logger().debug(f"Skipping NonKYC market {market.get('symbol')}: a ticker contains '-', so it has "
+                                f"no unambiguous Hummingbot trading pair.")
+            return None
+        return combine_to_hb_trading_pair(base=base, quote=quote)
+
+    def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: List[Dict[str, Any]]):
+        mapping = bidict()
+        for market in exchange_info:
+            try:
+                trading_pair = self._trading_pair_of_market(market)
+                if trading_pair is None:
+                    continue
+                if trading_pair in mapping.inverse:
+                    self.logger().warning(f"Skipping NonKYC market {market['symbol']}: {trading_pair} is already "
+                                          f"mapped to {mapping.inverse[trading_pair]}.")
+                    continue
+                mapping[market["symbol"]] = trading_pair
+            except Exception:
+                self.logger().exception(f"Error parsing the NonKYC market {market} for the symbol map. Skipping.")
+        self._set_trading_pair_symbol_map(mapping)
+
+    async def _format_trading_rules(self, exchange_info_dict: List[Dict[str, Any]]) -> List[TradingRule]:
+        """
+        Example market (/market/getlist):
+        {"symbol": "IMX/USDT", "primaryTicker": "IMX", "priceDecimals": 4, "quantityDecimals": 2, "isActive": true,
+         "isPaused": false, "minimumQuantity": 2, "minQuote": 1, "isMinQuoteActive": true, "allowMarketOrders": true}
+        """
+        rules = []
+        for market in exchange_info_dict:
+            try:
+                trading_pair = self._trading_pair_of_market(market)
+                if trading_pair is not None:
+                    rules.append(self._trading_rule_from_market(trading_pair, market))
+            except Exception:
+                self.logger().exception(f"Error parsing the trading pair rule {market}. Skipping.")
+        return rules
+
+    @staticmethod
+    def _trading_rule_from_market(trading_pair: str, market: Dict[str, Any]) -> TradingRule:
+        price_step = Decimal(1).scaleb(-int(market["priceDecimals"]))
+        size_step = Decimal(1).scaleb(-int(market["quantityDecimals"]))
+        min_notional = Decimal(str(market["minQuote"])) if market.get("isMinQuoteActive") else Decimal(0)
+        return TradingRule(
+            trading_pair=trading_pair,
+            min_order_size=max(Decimal(str(market["minimumQuantity"])), size_step),
+            min_price_increment=price_step,
+            min_base_amount_increment=size_step,
+            min_notional_size=min_notional,
+            supports_limit_orders=True,
+            supports_market_orders=bool(market.get("allowMarketOrders", False)),
+        )
+
+    async def _update_trading_fees(self):
+        """NonKYC has no fee endpoint: the defaults of nonkyc_utils (or the user's fee overrides) apply."""
+        pass
+
+    def _get_fee(self,
+                 base_currency: str,
+                 quote_currency: str,
+                 order_type: OrderType,
+                 order_side: TradeType,
+                 amount: Decimal,
+                 price: Decimal = s_decimal_NaN,
+                 is_maker: Optional[bool] = None) -> TradeFeeBase:
+        is_maker = order_type is OrderType.LIMIT_MAKER if is_maker is None else is_maker
+        return TradeFeeBase.new_spot_fee(
+            fee_schema=self.trade_fee_schema(),
+            trade_type=order_side,
+            percent=self.estimate_fee_pct(is_maker),
+            percent_token=quote_currency,
+        )
+
+    # === Prices ===
+
+    async def get_last_traded_prices(self, trading_pairs: List[str]) -> Dict[str, float]:
+        """Last prices of many pairs with a single /tickers call."""
+        tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
+        wanted = set(trading_pairs)
+        prices = {}
+        for ticker in tickers if isinstance(tickers, list) else []:
+            try:
+                trading_pair = combine_to_hb_trading_pair(base=ticker["base_currency"], quote=ticker["target_currency"])
+                if trading_pair in wanted:
+                    prices[trading_pair] = float(Decimal(str(ticker["last_price"])))
+            except (KeyError, TypeError, ArithmeticError):
+                self.logger().debug(f"Skipping malformed NonKYC ticker {ticker}.")
+        return prices
+
+    async def _get_last_traded_price(self, trading_pair: str) -> float:
+        prices = await self.get_last_traded_prices(trading_pairs=[trading_pair])
+        return prices[trading_pair]
+
+    # === Orders ===
+
+    async def _place_order(self,
+                           order_id: str,
+                           trading_pair: str,
+                           amount: Decimal,
+                           trade_type: TradeType,
+                           order_type: OrderType,
+                           price: Decimal,
+                           **kwargs) -> Tuple[str, float]:
+        order_data = await self._submit_order(order_id, trading_pair, amount, trade_type, order_type, price)
+        return str(order_data["id"]), self._exchange_timestamp(order_data)
+
+    async def _place_order_and_process_update(self, order: InFlightOrder, **kwargs) -> str:
+        """
+        Places the order and takes the exchange's view of it. When the create call gets no clear answer the order is
+        looked up by its client id instead of being failed: it is failed only if the exchange does not know it.
+        """
+        try:
+            order_data = await self._submit_order(
+                order.client_order_id, order.trading_pair, order.amount, order.trade_type, order.order_type,
+                order.price)
+        except asyncio.CancelledError:
+            raise
+        except Exception as creation_error:
+            if not self._is_ambiguous_creation_error(creation_error):
+                raise
+            order_data = await self._find_order_after_ambiguous_creation(order, creation_error)
+            if order_data is None:
+                return ""
+        order_update = self._order_update_from_exchange_order(order, order_data)
+        self._order_tracker.process_order_update(order_update)
+        return order_update.exchange_order_id
+
+    async def _submit_order(self,
+                            order_id: str,
+                            trading_pair: str,
+                            amount: Decimal,
+                            trade_type: TradeType,
+                            order_type: OrderType,
+                            price: Decimal) -> Dict[str, Any]:
+        trading_rule = self._trading_rules[trading_pair]
+        if order_type is OrderType.LIMIT_MAKER:
+            self._ensure_limit_maker_would_rest(trading_pair, trade_type, price)
+        if order_type is OrderType.MARKET and not trading_rule.supports_market_orders:
+            raise ValueError(f"NonKYC does not allow market orders on {trading_pair}.")
+        payload = {
+            "symbol": await self.exchange_symbol_associated_to_pair(trading_pair=trading_pair),
+            "side": CONSTANTS.SIDE_BUY if trade_type is TradeType.BUY else CONSTANTS.SIDE_SELL,
+            "type": CONSTANTS.ORDER_TYPE_MARKET if order_type is OrderType.MARKET else CONSTANTS.ORDER_TYPE_LIMIT,
+            "quantity": self._decimal_string(amount, trading_rule.min_base_amount_increment),
+            "userProvidedId": order_id,
+            "strictValidate": True,
+        }
+        if order_type is not OrderType.MARKET:
+            payload["price"] = self._decimal_string(price, trading_rule.min_price_increment)
+        order_data = await self._api_post(
+            path_url=CONSTANTS.CREATE_ORDER_PATH_URL,
+            data=payload,
+            is_auth_required=True,
+            timeout=CONSTANTS.CREATE_ORDER_TIMEOUT)
+        if not isinstance(order_data, dict) or not order_data.get("id"):
+            raise IOError(f"Unexpected answer creating order {order_id} on {trading_pair}: {order_data}")
+        return order_data
+
+    @staticmethod
+    def _decimal_string(value: Decimal, step: Decimal) -> str:
+        return f"{value.quantize(step, rounding=ROUND_DOWN):f}"
+
+    def _ensure_limit_maker_would_rest(self, trading_pair: str, trade_type: TradeType, price: Decimal):
+        """
+        NonKYC has no post-only orders. A LIMIT_MAKER order is sent as a plain limit order only when its price does
+        not reach the best opposite price of the local book, so that it does not take liquidity.
+        """
+        side = trade_type.name
+        if trading_pair not in self.order_books:
+            raise ValueError(f"LIMIT_MAKER {side} order on {trading_pair} at {price} refused: there is no local order "
+                             f"book to check that it would not take liquidity.")
+        book = self.order_books[trading_pair]
+        entries = list(book.ask_entries() if trade_type is TradeType.BUY else book.bid_entries())
+        if not entries:
+            return
+        best_opposite = Decimal(str(entries[0].price))
+        crosses = price >= best_opposite if trade_type is TradeType.BUY else price <= best_opposite
+        if crosses:
+            raise ValueError(f"LIMIT_MAKER {side} order on {trading_pair} at {price} refused: it would take liquidity "
+                             f"(best {'ask' if trade_type is TradeType.BUY else 'bid'} is {best_opposite}) and "
+                             f"NonKYC has no post-only orders.")
+
+    async def _find_order_after_ambiguous_creation(self, order: InFlightOrder,
+                                                   creation_error: Exception) -> Optional[Dict[str, Any]]:
+        """
+        Looks an order up by its client id after a create without a clear answer. Returns the exchange's order, or
+        None when the exchange could not tell (the order then stays pending and the status polling resolves it).
+        Raises (so that the order is failed) only when every look-up answers "order not found".
+        """
+        description = (f"{order.trade_type.name} {order.order_type.name} order {order.client_order_id} for "
+                       f"{order.amount} {order.trading_pair} at {order.price}")
+        self.logger().warning(f"No clear answer creating the {description} ({creation_error!r}); "
+                              f"looking it up by its client order id.")
+        not_found_error = None
+        for attempt, delay in enumerate(CONSTANTS.AMBIGUOUS_ORDER_LOOKUP_DELAYS, start=1):
+            await self._sleep(delay)
+            try:
+                order_data = await self._get_order_from_exchange(order.client_order_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as lookup_error:
+                if self._is_order_not_found(lookup_error):
+                    not_found_error = lookup_error
+                else:
+                    not_found_error = None
+                    self.logger().warning(f"Look-up {attempt} of the {description} failed: {lookup_error}")
+                continue
+            self.logger().info(f"The {description} exists on NonKYC with id {order_data.get('id')} despite the "
+                               f"ambiguous create answer; tracking it.")
+            return order_data
+        if not_found_error is not None:
+            raise IOError(f"The {description} was not created: NonKYC does not know it after an ambiguous create "
+                          f"answer ({creation_error!r}).") from not_found_error
+        self.logger().warning(f"The {description} could not be confirmed after an ambiguous create answer; it stays "
+                              f"pending and the order status polling will resolve it.")
+        return None
+
+    async def _get_order_from_exchange(self, order_reference: str) -> Dict[str, Any]:
+        """GET /getorder/{id}: `order_reference` is the exchange id or the client order id (userProvidedId)."""
+        order_data = await self._api_get(
+            path_url=CONSTANTS.GET_ORDER_PATH_URL.format(order_reference),
+            is_auth_required=True,
+            limit_id=CONSTANTS.GET_ORDER_LIMIT_ID)
+        if not isinstance(order_data, dict) or not order_data.get("id"):
+            raise IOError(f"Unexpected answer to the status request of order {order_reference}: {order_data}")
+        return order_data
+
+    async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
+        order_reference = tracked_order.exchange_order_id or order_id
+        result = await self._api_post(
+            path_url=CONSTANTS.CANCEL_ORDER_PATH_URL,
+            data={"id": order_reference},
+            is_auth_required=True)
+        if self._is_successful_cancel_answer(result):
+            return True
+        self.logger().warning(f"Unexpected answer cancelling order {order_id} (exchange id "
+                              f"{tracked_order.exchange_order_id}, {tracked_order.trading_pair}): {result}")
+        return False
+
+    @staticmethod
+    def _is_successful_cancel_answer(result: Any) -> bool:
+        """Both known shapes: `{"success": true, ...}` and the cancelled order object."""
+        if not isinstance(result, dict):
+            return False
+        if "success" in result:
+            return result["success"] is True
+        if result.get("id"):
+            status = result.get("status")
+            return status is None or CONSTANTS.ORDER_STATE.get(str(status).lower()) is OrderState.CANCELED
+        return False
+
+    async def _request_order_status(self, tracked_order: InFlightOrder) -> OrderUpdate:
+        order_data = await self._get_order_from_exchange(
+            tracked_order.exchange_order_id or tracked_order.client_order_id)
+        return self._order_update_from_exchange_order(tracked_order, order_data)
+
+    def _order_update_from_exchange_order(self, order: InFlightOrder, order_data: Dict[str, Any]) -> OrderUpdate:
+        return OrderUpdate(
+            client_order_id=order.client_order_id,
+            exchange_order_id=str(order_data.get("id") or order.exchange_order_id or "") or None,
+            trading_pair=order.trading_pair,
+            update_timestamp=self._exchange_timestamp(order_data),
+            new_state=self._order_state_from_status(order_data.get("status"), order),
+        )
+
+    def _order_state_from_status(self, status: Any, order: InFlightOrder) -> OrderState:
+        """
+        Maps an exchange status. An unknown status keeps the order open (logged once per status); a partially
+        filled order never goes back to OPEN because of a late or stale answer.
+        """
+        state = CONSTANTS.ORDER_STATE.get(str(status).strip().lower()) if status is not None else None
+        if state is None:
+            if str(status) not in self._logged_unknown_statuses:
+                self._logged_unknown_statuses.add(str(status))
+                self.logger().warning(f"Unknown NonKYC order status {status!r} for order {order.client_order_id} "
+                                      f"({order.trading_pair}); the order is kept open.")
+            state = order.current_state if order.current_state in _CREATED_ORDER_STATES else OrderState.OPEN
+        if state is OrderState.OPEN and order.current_state is OrderState.PARTIALLY_FILLED:
+            state = OrderState.PARTIALLY_FILLED
+        return state
+
+    def _exchange_timestamp(self, order_data: Dict[str, Any]) -> float:
+        timestamp = nonkyc_utils.timestamp_seconds(order_data.get("updatedAt") or order_data.get("createdAt"))
+        if timestamp is None:
+            timestamp = self.current_timestamp
+        if timestamp is None or math.isnan(timestamp):
+            timestamp = self._time()
+        return timestamp
+
+    # === Fills ===
+
+    async def _update_orders_fills(self, orders: List[InFlightOrder]):
+        """One /account/trades request per trading pair for all the orders of that pair, not one per order."""
+        fillable_ids = set(self._order_tracker.all_fillable_orders)
+        self._fill_cursors_ms = {key: value for key, value in self._fill_cursors_ms.items() if key in fillable_ids}
+        orders_by_pair: Dict[str, List[InFlightOrder]] = defaultdict(list)
+        for order in orders:
+            orders_by_pair[order.trading_pair].append(order)
+        for trading_pair, pair_orders in orders_by_pair.items():
+            try:
+                trade_updates = await self._trade_updates_for_orders(trading_pair, pair_orders)
+            except asyncio.CancelledError:
+                raise
+            except Exception as request_error:
+                self.logger().warning(
+                    f"Failed to fetch trade updates for {trading_pair} (orders "
+                    f"{', '.join(order.client_order_id for order in pair_orders)}). Error: {request_error}",
+                    exc_info=request_error)
+                continue
+            for trade_update in trade_updates:
+                self._process_trade_update(trade_update)
+
+    async def _all_trade_updates_for_order(self, order: InFlightOrder) -> List[TradeUpdate]:
+        return await self._trade_updates_for_orders(order.trading_pair, [order])
+
+    async def _trade_updates_for_orders(self, trading_pair: str, orders: Iterable[InFlightOrder]) -> List[TradeUpdate]:
+        orders_by_exchange_id = {order.exchange_order_id: order for order in orders if order.exchange_order_id}
+        if not orders_by_exchange_id:
+            return []
+        request_time_ms = int(self._time_synchronizer.time() * 1e3)
+        since_ms = min(self._fill_cursor_ms(order, request_time_ms) for order in orders_by_exchange_id.values())
+        trades = await self._fetch_account_trades(trading_pair, max(since_ms - self.TRADES_SINCE_MARGIN_MS, 0))
+        trade_updates = []
+        for trade in trades:
+            order = orders_by_exchange_id.get(str(trade.get("orderid"))) if isinstance(trade, dict) else None
+            if order is None:
+                continue
+            try:
+                trade_updates.append(self._trade_update_from_account_trade(order, trade))
+            except Exception:
+                self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order {order.client_order_id} "
+                                        f"({trading_pair}).")
+        for order in orders_by_exchange_id.values():
+            self._fill_cursors_ms[order.client_order_id] = request_time_ms
+        return trade_updates
+
+    def _fill_cursor_ms(self, order: InFlightOrder, now_ms: int) -> int:
+        if order.client_order_id in self._fill_cursors_ms:
+            return self._fill_cursors_ms[order.client_order_id]
+        created = order.creation_timestamp
+        if created and not math.isnan(created) and created > 0:
+            return int(created * 1e3)
+        return now_ms - 24 * 60 * 60 * 1000
+
+    async def _fetch_account_trades(self, trading_pair: str, since_ms: int) -> List[Dict[str, Any]]:
+        symbol = await self.exchange_symbol_associated_to_pair(trading_pair=trading_pair)
+        trades: List[Dict[str, Any]] = []
+        for page in range(self.TRADES_MAX_PAGES):
+            params = {"symbol": symbol, "since": since_ms, "limit": CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT}
+            if page > 0:
+                params["skip"] = page * CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT
+            batch = await self._api_get(
+                path_url=CONSTANTS.ACCOUNT_TRADES_PATH_URL, params=params, is_auth_required=True)
+            if not isinstance(batch, list):
+                raise IOError(f"Unexpected answer to {CONSTANTS.ACCOUNT_TRADES_PATH_URL} for {trading_pair}: {batch}")
+            trades.extend(batch)
+            if len(batch) < CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT:
+                break
+        return trades
+
+    def _trade_update_from_account_trade(self, order: InFlightOrder, trade: Dict[str, Any]) -> TradeUpdate:
+        """A fill from /account/trades: `side` is capitalised ("Buy"), the fee is in the quote asset by default."""
+        if str(trade["side"]).lower() != order.trade_type.name.lower():
+            raise ValueError(f"trade side {trade['side']} differs from the order side {order.trade_type.name}")
+        return self._trade_update(
+            order=order,
+            trade_id=trade["id"],
+            exchange_order_id=trade["orderid"],
+            quantity=trade["quantity"],
+            price=trade["price"],
+            fee_asset=trade.get("alternateFeeAsset"),
+            fee_amount=trade.get("alternateFee") if trade.get("alternateFeeAsset") else trade.get("fee"),
+            timestamp=trade.get("timestamp"),
+        )
+
+    def _trade_update(self, order: InFlightOrder, trade_id: Any, exchange_order_id: Any, quantity: Any, price: Any,
+                      fee_asset: Optional[str], fee_amount: Any, timestamp: Any) -> TradeUpdate:
+        fill_amount = Decimal(str(quantity))
+        fill_price = Decimal(str(price))
+        fee_token = fee_asset or order.quote_asset
+        fee = TradeFeeBase.new_spot_fee(
+            fee_schema=self.trade_fee_schema(),
+            trade_type=order.trade_type,
+            percent_token=fee_token,
+            flat_fees=[TokenAmount(amount=Decimal(str(fee_amount or "0")), token=fee_token)],
+        )
+        return TradeUpdate(
+            trade_id=str(trade_id),
+            client_order_id=order.client_order_id,
+            exchange_order_id=str(exchange_order_id or order.exchange_order_id),
+            trading_pair=order.trading_pair,
+            fee=fee,
+            fill_base_amount=fill_amount,
+            fill_quote_amount=fill_amount * fill_price,
+            fill_price=fill_price,
+            fill_timestamp=nonkyc_utils.timestamp_seconds(timestamp, default=self.current_timestamp),
+        )
+
+    def _process_trade_update(self, trade_update: TradeUpdate):
+        """The single entry of fills (REST and WS): a fill is recorded once, and never beyond the order amount."""
+        order = self._order_tracker.all_fillable_orders.get(trade_update.client_order_id)
+        if order is None or trade_update.trade_id in order.order_fills:
+            return
+        if order.executed_amount_base + trade_update.fill_base_amount > order.amount:
+            self.logger().warning(
+                f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
+                f"{order.client_order_id} (exchange id {order.exchange_order_id}, {order.trading_pair}): it would take "
+                f"the executed amount {order.executed_amount_base} beyond the order amount {order.amount}.")
+            return
+        self._order_tracker.process_trade_update(trade_update)
+
+    # === Balances ===
+
+    async def _update_balances(self):
+        balances = await self._api_get(path_url=CONSTANTS.BALANCES_PATH_URL, is_auth_required=True)
+        if not isinstance(balances, list):
+            raise IOError(f"Unexpected answer to {CONSTANTS.BALANCES_PATH_URL}: {balances}")
+        reported_assets = set()
+        for entry in balances:
+            asset = self._set_balance_from_entry(entry, event=CONSTANTS.BALANCES_PATH_URL)
+            if asset is not None:
+                reported_assets.add(asset)
+        for asset in set(self._account_balances) - reported_assets:
+            self._account_balances.pop(asset, None)
+            self._account_available_balances.pop(asset, None)
+
+    def _set_balance_from_entry(self, entry: Any, event: str) -> Optional[str]:
+        """
+        Total = available + held. The asset is `asset` in REST entries and `ticker` in WS ones. Returns the asset,
+        or None (logged) when the entry is malformed.
+        """
+        try:
+            asset = entry.get("asset") or entry["ticker"]
+            available = Decimal(str(entry["available"]))
+            held = Decimal(str(entry.get("held") or "0"))
+        except (AttributeError, KeyError, TypeError, ArithmeticError):
+            self.logger().warning(f"Skipping malformed NonKYC balance entry in {event}: {entry}")
+            return None
+        self._account_available_balances[asset] = available
+        self._account_balances[asset] = available + held
+        return asset
+
+    # === User stream ===
+
+    async def _user_stream_event_listener(self):
+        """
+        Processes the private stream's messages: `activeOrders`, `report`, `currentBalances` and `balanceUpdate`.
+        Each event is handled on its own, so a bad event is logged and skipped without stopping the listener.
+        """
+        async for event_message in self._iter_user_event_queue():
+            try:
+                if not isinstance(event_message, dict):
+                    raise TypeError(f"Unexpected user stream message: {event_message!r}")
+                await self._process_user_stream_event(event_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.logger().error("Unexpected error in user stream listener loop.", exc_info=True)
+                await self._sleep(1.0)
+
+    async def _process_user_stream_event(self, event_message: Dict[str, Any]):
+        method = event_message.get("method")
+        handlers = {
+            CONSTANTS.WS_EVENT_REPORT: self._process_order_report_event,
+            CONSTANTS.WS_EVENT_ACTIVE_ORDERS: self._process_active_orders_event,
+            CONSTANTS.WS_EVENT_CURRENT_BALANCES: self._process_balances_event,
+            CONSTANTS.WS_EVENT_BALANCE_UPDATE: self._process_balances_event,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            self.logger().debug(f"Ignoring NonKYC user stream message with method {method!r}.")
+            return
+        try:
+            await handler(event_message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.logger().exception(f"Error processing the NonKYC user stream event {method}: {event_message}. "
+                                    f"Skipping it.")
+
+    def _tracked_order_for_exchange_data(self, order_data: Dict[str, Any]) -> Optional[InFlightOrder]:
+        client_order_id = order_data.get("userProvidedId")
+        exchange_order_id = str(order_data.get("id") or "")
+        return (self._order_tracker.all_fillable_orders.get(client_order_id)
+                or self._order_tracker.all_fillable_orders_by_exchange_order_id.get(exchange_order_id))
+
+    async def _process_order_report_event(self, event_message: Dict[str, Any]):
+        report = event_message["params"]
+        order = self._tracked_order_for_exchange_data(report)
+        if order is None:
+            self.logger().debug(f"Ignoring a NonKYC report for an order this bot does not track: {report}")
+            return
+        if report.get("tradeId") is not None or str(report.get("reportType", "")).lower() == "trade":
+            self._process_trade_update(self._trade_update_from_report(order, report))
+        if "status" in report and order.client_order_id in self._order_tracker.all_updatable_orders:
+            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, report))
+
+    def _trade_update_from_report(self, order: InFlightOrder, report: Dict[str, Any]) -> TradeUpdate:
+        """The fill of a trade report is `tradeQuantity` (this fill), never the cumulative `executedQuantity`."""
+        fee_asset = report.get("alternateFeeAsset") or report.get("tradeFeeAsset")
+        return self._trade_update(
+            order=order,
+            trade_id=report["tradeId"],
+            exchange_order_id=report.get("id"),
+            quantity=report["tradeQuantity"],
+            price=report["tradePrice"],
+            fee_asset=fee_asset,
+            fee_amount=report.get("alternateFee") if report.get("alternateFeeAsset") else report.get("tradeFee"),
+            timestamp=report.get("updatedAt") or report.get("timestamp"),
+        )
+
+    async def _process_active_orders_event(self, event_message: Dict[str, Any]):
+        """
+        Reconciles the tracked orders with the exchange's active orders after each (re)subscription: the listed ones
+        are updated, tracked open orders missing from the list get an immediate status and fills check (they may
+        have been filled or cancelled while the stream was down), untracked ones are left alone.
+        """
+        active_orders = event_message["result"]
+        if not isinstance(active_orders, list):
+            raise ValueError(f"activeOrders without a list under 'result': {event_message}")
+        listed_client_ids = set()
+        for order_data in active_orders:
+            order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
+            if order is None:
+                self._log_untracked_active_order(order_data)
+                continue
+            listed_client_ids.add(order.client_order_id)
+            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
+        missing = [order for order in self.in_flight_orders.values()
+                   if order.current_state in _CREATED_ORDER_STATES and order.client_order_id not in listed_client_ids]
+        if missing:
+            self.logger().info(f"Tracked open orders absent from NonKYC's active orders: "
+                               f"{', '.join(order.client_order_id for order in missing)}; checking their status and "
+                               f"fills.")
+            await self._update_orders_fills(missing)
+            await self._update_orders_with_error_handler(
+                orders=missing, error_handler=self._handle_update_error_for_active_order)
+
+    def _log_untracked_active_order(self, order_data: Any):
+        key = str(order_data.get("id") if isinstance(order_data, dict) else order_data)
+        if key not in self._logged_untracked_orders:
+            self._logged_untracked_orders.add(key)
+            self.logger().info(f"NonKYC reports an active order this bot does not track; leaving it alone: "
+                               f"{order_data}")
+
+    async def _process_balances_event(self, event_message: Dict[str, Any]):
+        """`currentBalances` carries a list under `result`; `balanceUpdate` one entry (or a list) under `params`."""
+        entries = event_message.get("result") if "result" in event_message else event_message.get("params")
+        entries = entries if isinstance(entries, list) else [entries]
+        for entry in entries:
+            self._set_balance_from_entry(entry, event=str(event_message.get("method")))
