@@ -224,7 +224,8 @@ class NonkycExchangeUserStreamTests(IsolatedAsyncioWrapperTestCase):
 
         await self.feed(active_orders, active_orders)
 
-        self.assertEqual(("69a12a99f65594545010e501", OrderState.OPEN), (listed.exchange_order_id, listed.current_state))
+        self.assertEqual(("69a12a99f65594545010e501", OrderState.OPEN),
+                         (listed.exchange_order_id, listed.current_state))
         self.assertTrue(gone.is_filled)
         self.assertEqual(["t-gone"], [fill.exchange_trade_id for fill in self.fills()])
         self.assertEqual(OrderState.PENDING_CREATE, pending_create.current_state)
