@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up the project once: a project-local virtual environment (.venv) with Python 3.12 (3.11 when 3.12 is
 # missing), hummingbot==20260922 built from source and every other dependency at the versions pinned in
-# requirements/requirements.lock, and the connector linked into the installed hummingbot package so that
-# Hummingbot's connector discovery sees it and edits to the repository take effect without reinstalling.
+# requirements/requirements.lock, and the connector (plus scripts/, conf/, logs/, data/) linked into the installed
+# hummingbot package so that Hummingbot's discovery sees them and edits to the repository take effect without
+# reinstalling.
 # A second run only checks a stamp and the link, and returns in about a second.
 set -euo pipefail
 
@@ -33,29 +34,42 @@ setup_fingerprint() {
     cat "$LOCK" "$BUILD_CONSTRAINTS" "$BOOTSTRAP" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
 }
 
-link_connector() {
-    # The connector directory inside the installed hummingbot package is a link to the repository's.
-    "$VENV/bin/python" - "$CONNECTOR_SRC" <<'PY'
+link_into_hummingbot() {
+    # Hummingbot finds connectors, scripts, configs, logs and data under its root path (the directory holding the
+    # installed package). The connector directory and `scripts` link to the repository; `conf`, `logs` and `data`
+    # link to git-ignored directories of the repository, so keys and logs never land in site-packages or in git.
+    mkdir -p "$ROOT/conf" "$ROOT/logs" "$ROOT/data"
+    "$VENV/bin/python" - "$ROOT" <<'PY'
 import os
 import sys
 
+import hummingbot
 import hummingbot.connector.exchange as exchange_package
 
-source = sys.argv[1]
-target = os.path.join(os.path.dirname(exchange_package.__file__), "nonkyc")
-if os.path.islink(target) and os.path.realpath(target) == os.path.realpath(source):
-    sys.exit(0)
-if os.path.islink(target) or os.path.isfile(target):
-    os.remove(target)
-elif os.path.isdir(target):
-    raise SystemExit(f"{target} is a real directory; remove it to let set-up link the repository's connector")
-os.symlink(source, target)
-print(f"[setup] linked {target} -> {source}", file=sys.stderr)
+repo = sys.argv[1]
+root_path = os.path.dirname(os.path.dirname(os.path.realpath(hummingbot.__file__)))
+links = {
+    os.path.join(os.path.dirname(exchange_package.__file__), "nonkyc"): os.path.join(repo, "hummingbot", "connector",
+                                                                                        "exchange", "nonkyc"),
+    os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
+    os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
+    os.path.join(root_path, "logs"): os.path.join(repo, "logs"),
+    os.path.join(root_path, "data"): os.path.join(repo, "data"),
+}
+for target, source in links.items():
+    if os.path.islink(target) and os.path.realpath(target) == os.path.realpath(source):
+        continue
+    if os.path.islink(target) or os.path.isfile(target):
+        os.remove(target)
+    elif os.path.isdir(target):
+        raise SystemExit(f"{target} is a real directory; remove it to let set-up link {source}")
+    os.symlink(source, target)
+    print(f"[setup] linked {target} -> {source}", file=sys.stderr)
 PY
 }
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(setup_fingerprint)" && -x "$VENV/bin/python" ]]; then
-    link_connector
+    link_into_hummingbot
     exit 0
 fi
 
@@ -73,6 +87,6 @@ VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/pytho
     -r "$LOCK" --build-constraint "$BUILD_CONSTRAINTS"
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
 
-link_connector
+link_into_hummingbot
 setup_fingerprint > "$STAMP"
 log "done in $(( $(date +%s) - started )) s"
