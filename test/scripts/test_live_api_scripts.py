@@ -1,0 +1,71 @@
+import asyncio
+import os
+import sys
+from pathlib import Path
+from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from typing import Dict, Tuple
+
+from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LIVE_API_DIR = REPO_ROOT / "scripts" / "live_api"
+
+
+class LiveApiScriptsAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
+    """The live smoke scripts, run as a user runs them, against the local sandbox exchange (real sockets)."""
+
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        self.sandbox = SandboxExchange(seed=7)
+        await self.sandbox.start("127.0.0.1", 0)
+
+    async def asyncTearDown(self) -> None:
+        await self.sandbox.stop()
+        await super().asyncTearDown()
+
+    async def run_script(self, name: str, *args: str, env: Dict[str, str] = None) -> Tuple[int, str]:
+        environment = {key: value for key, value in os.environ.items()
+                       if key not in ("NONKYC_API_KEY", "NONKYC_API_SECRET")}
+        environment.update(env or {})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(LIVE_API_DIR / name), "--rest-url", self.sandbox.rest_url, "--ws-url",
+            self.sandbox.ws_url, "--ws-seconds", "10", *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(REPO_ROOT), env=environment)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+        return process.returncode, output.decode()
+
+    async def test_public_smoke_passes_against_the_sandbox(self):
+        exit_code, output = await self.run_script("public_smoke.py", "--pair", "BTC-USDT")
+
+        self.assertEqual(0, exit_code, output)
+        for check in ("GET /time", "GET /market/getlist", "GET /market/orderbook", "GET /tickers",
+                      "WS snapshotOrderbook", "WS updateOrderbook sequence continuity", "WS trades"):
+            self.assertIn(f"PASS {check}", output)
+        self.assertIn("sequence '", output)  # the REST order book sequence is reported as the string it is
+        self.assertIn("SUMMARY: 9 passed, 0 failed", output)
+
+    async def test_authenticated_check_with_trade_passes_and_never_prints_the_keys(self):
+        keys = {"NONKYC_API_KEY": DEFAULT_API_KEY, "NONKYC_API_SECRET": DEFAULT_API_SECRET}
+        exit_code, output = await self.run_script("auth_check.py", "--trade", env=keys)
+
+        self.assertEqual(0, exit_code, output)
+        self.assertIn("PASS place and cancel a far-from-market limit order", output)
+        self.assertIn("SUMMARY: 6 passed, 0 failed", output)
+        self.assertNotIn(DEFAULT_API_KEY, output)
+        self.assertNotIn(DEFAULT_API_SECRET, output)
+        self.assertEqual([], self.sandbox.orders("user", status="active"))
+
+    async def test_authenticated_check_fails_with_exit_code_1_on_bad_keys(self):
+        exit_code, output = await self.run_script(
+            "auth_check.py", env={"NONKYC_API_KEY": DEFAULT_API_KEY, "NONKYC_API_SECRET": "wrong-secret"})
+
+        self.assertEqual(1, exit_code, output)
+        self.assertIn("FAIL GET /balances", output)
+        self.assertIn("1002", output)
+        self.assertNotIn("wrong-secret", output)
+
+    async def test_authenticated_check_without_keys_fails_clearly(self):
+        exit_code, output = await self.run_script("auth_check.py", env={"NONKYC_API_KEY": "", "NONKYC_API_SECRET": ""})
+
+        self.assertEqual(1, exit_code, output)
+        self.assertIn("FAIL API keys: set NONKYC_API_KEY and NONKYC_API_SECRET", output)
