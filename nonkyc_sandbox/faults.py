@@ -1,0 +1,182 @@
+"""
+Fault injection, switchable while the sandbox runs (in-process through `sandbox.faults`, or over HTTP through
+`POST /_sandbox/faults`). Every fault is counted: it fires on the next N matching occasions and then disarms itself.
+"""
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+REST_BASE_PATH = "/api/v2"
+
+CLOUDFLARE_503_BODY = """<!DOCTYPE html>
+<html lang="en-US">
+<head><title>api.nonkyc.io | 503: Service temporarily unavailable</title></head>
+<body>
+<div id="cf-error-details">
+<h1>Service temporarily unavailable</h1>
+<p>Error code 503</p>
+<p>Cloudflare Ray ID: 8f3a1c2b4d5e6f70 &bull; Performance &amp; security by Cloudflare</p>
+</div>
+</body>
+</html>
+"""
+
+
+def relative_api_path(path: str) -> str:
+    """`/api/v2/createorder` → `/createorder` (paths given without the base are kept)."""
+    if path.startswith(REST_BASE_PATH + "/"):
+        return path[len(REST_BASE_PATH):]
+    return path if path.startswith("/") else "/" + path
+
+
+def path_matches(pattern: Optional[str], path: str) -> bool:
+    """True when `pattern` (None = every path) is the request path or one of its parents (`/getorder` matches
+    `/getorder/abc`)."""
+    if pattern is None:
+        return True
+    pattern = relative_api_path(pattern).rstrip("/")
+    path = relative_api_path(path)
+    return path == pattern or path.startswith(pattern + "/")
+
+
+@dataclass
+class RateLimitFault:
+    remaining: int
+    path: Optional[str]
+    retry_after: Optional[float]
+
+
+@dataclass
+class ErrorBodyFault:
+    remaining: int
+    path: str
+    code: int
+    message: str
+    description: Optional[str]
+    http_status: int
+
+    def body(self) -> Dict[str, Any]:
+        error: Dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.description is not None:
+            error["description"] = self.description
+        return {"error": error}
+
+
+@dataclass
+class CreateFault:
+    kind: str  # "status" (answer with an HTTP error status after creating) or "hang" (answer late)
+    status: int = 503
+    delay: float = 0.0
+
+
+class FaultInjector:
+    """The switchboard of faults. Public methods are also reachable over HTTP by name (see `ACTIONS`)."""
+
+    ACTIONS = (
+        "skip_ws_sequence", "duplicate_ws_updates", "drop_ws_connections", "fail_next_create", "hang_next_create",
+        "rate_limit_next", "error_body_next", "reset",
+    )
+
+    def __init__(self):
+        self._drop_ws: Optional[Callable[[bool], int]] = None
+        self._normalize_symbol: Callable[[str], str] = lambda symbol: symbol
+        self.reset()
+
+    def reset(self) -> None:
+        """Disarms every pending fault."""
+        self.ws_sequence_skips: Dict[Optional[str], int] = {}
+        self.ws_duplicates: Dict[Optional[str], int] = {}
+        self.create_faults: List[CreateFault] = []
+        self.rate_limits: List[RateLimitFault] = []
+        self.error_bodies: List[ErrorBodyFault] = []
+
+    # ----- switches -----
+
+    def skip_ws_sequence(self, count: int = 1, symbol: Optional[str] = None) -> None:
+        """The next `updateOrderbook` of `symbol` (of any pair when None) jumps `count` sequence numbers."""
+        symbol = self._normalize_symbol(symbol) if symbol else None
+        self.ws_sequence_skips[symbol] = self.ws_sequence_skips.get(symbol, 0) + int(count)
+
+    def duplicate_ws_updates(self, count: int = 1, symbol: Optional[str] = None) -> None:
+        """The next `count` `updateOrderbook` messages (of `symbol`, or of any pair) are each sent twice."""
+        symbol = self._normalize_symbol(symbol) if symbol else None
+        self.ws_duplicates[symbol] = self.ws_duplicates.get(symbol, 0) + int(count)
+
+    def drop_ws_connections(self, abrupt: bool = False) -> int:
+        """Closes every open WebSocket connection now (`abrupt`: drop the TCP connection without a close frame).
+        Returns the number of connections dropped."""
+        return self._drop_ws(bool(abrupt)) if self._drop_ws is not None else 0
+
+    def fail_next_create(self, count: int = 1, status: int = 503) -> None:
+        """The next `count` `/createorder` calls create the order and then answer HTTP `status` with a Cloudflare
+        HTML page."""
+        self.create_faults.extend(CreateFault(kind="status", status=int(status)) for _ in range(int(count)))
+
+    def hang_next_create(self, delay: float = 30.0, count: int = 1) -> None:
+        """The next `count` `/createorder` calls create the order and then wait `delay` seconds before answering
+        (long enough for the client to time out)."""
+        self.create_faults.extend(CreateFault(kind="hang", delay=float(delay)) for _ in range(int(count)))
+
+    def rate_limit_next(self, count: int = 1, path: Optional[str] = None, retry_after: Optional[float] = 1) -> None:
+        """The next `count` REST requests (of `path`, or any) answer HTTP 429, before doing anything."""
+        self.rate_limits.append(RateLimitFault(remaining=int(count), path=path, retry_after=retry_after))
+
+    def error_body_next(self, path: str, count: int = 1, code: int = 500, message: str = "Internal Server Error",
+                        description: Optional[str] = None, http_status: int = 200) -> None:
+        """The next `count` REST requests of `path` answer HTTP `http_status` (200 by default) with an error body,
+        without doing anything."""
+        self.error_bodies.append(ErrorBodyFault(remaining=int(count), path=path, code=int(code), message=message,
+                                                description=description, http_status=int(http_status)))
+
+    def state(self) -> Dict[str, Any]:
+        return {
+            "ws_sequence_skips": {str(key): value for key, value in self.ws_sequence_skips.items()},
+            "ws_duplicates": {str(key): value for key, value in self.ws_duplicates.items()},
+            "create_faults": [asdict(fault) for fault in self.create_faults],
+            "rate_limits": [asdict(fault) for fault in self.rate_limits],
+            "error_bodies": [asdict(fault) for fault in self.error_bodies],
+        }
+
+    def apply(self, action: str, params: Dict[str, Any]) -> Any:
+        """Runs a switch by name (the HTTP control endpoint)."""
+        if action not in self.ACTIONS:
+            raise ValueError(f"Unknown fault {action!r}; known: {', '.join(self.ACTIONS)}")
+        return getattr(self, action)(**params)
+
+    # ----- consumption by the server -----
+
+    def take_ws_sequence_skip(self, symbol: str) -> int:
+        for key in (symbol, None):
+            count = self.ws_sequence_skips.pop(key, 0)
+            if count:
+                return count
+        return 0
+
+    def take_ws_duplicate(self, symbol: str) -> bool:
+        for key in (symbol, None):
+            remaining = self.ws_duplicates.get(key, 0)
+            if remaining > 0:
+                if remaining == 1:
+                    del self.ws_duplicates[key]
+                else:
+                    self.ws_duplicates[key] = remaining - 1
+                return True
+        return False
+
+    def take_create_fault(self) -> Optional[CreateFault]:
+        return self.create_faults.pop(0) if self.create_faults else None
+
+    def take_rate_limit(self, path: str) -> Optional[RateLimitFault]:
+        return self._take_counted(self.rate_limits, path)
+
+    def take_error_body(self, path: str) -> Optional[ErrorBodyFault]:
+        return self._take_counted(self.error_bodies, path)
+
+    @staticmethod
+    def _take_counted(faults: List[Any], path: str) -> Optional[Any]:
+        for fault in faults:
+            if path_matches(fault.path, path):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    faults.remove(fault)
+                return fault
+        return None
