@@ -234,6 +234,10 @@ class NonkycExchange(ExchangePyBase):
                     time_synchronizer_retried = True
                     await self._update_time_synchronizer()
                     continue
+                if self._error_code(request_exception) in CONSTANTS.CREDENTIAL_ERROR_CODES:
+                    raise IOError(f"NonKYC refused the API credentials for {method.name} {path_url}: check the API "
+                                  f"key, the secret and the key's permissions. {request_exception}"
+                                  ) from request_exception
                 raise
 
     @staticmethod

@@ -1046,6 +1046,23 @@ class NonkycExchangeBehaviourTests(IsolatedAsyncioWrapperTestCase):
         self.assertIn(("GET", URL(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL))), mock_api.requests)
 
     @aioresponses()
+    async def test_refused_credentials_are_reported_clearly_after_one_time_resync(self, mock_api):
+        auth_failure = {"error": {"code": 1002, "message": "Authorization failed"}}
+        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=401, body=json.dumps(auth_failure), repeat=True)
+        mock_api.get(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL),
+                     body=json.dumps({"serverTime": 1772170404982}))
+
+        with self.assertRaises(IOError) as context:
+            await self.exchange._update_balances()
+
+        self.assertTrue(str(context.exception).startswith(
+            "NonKYC refused the API credentials for GET /balances: check the API key, the secret and the key's "
+            "permissions."))
+        self.assertIn('"code": 1002', str(context.exception))
+        balance_calls = mock_api.requests[("GET", URL(self.url(CONSTANTS.BALANCES_PATH_URL)))]
+        self.assertEqual(2, len(balance_calls))
+
+    @aioresponses()
     async def test_rate_limited_answer_backs_off_and_retries(self, mock_api):
         mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=429, body="Too Many Requests")
         mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=200,
