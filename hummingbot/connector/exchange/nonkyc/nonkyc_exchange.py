@@ -794,12 +794,15 @@ class NonkycExchange(ExchangePyBase):
         if not isinstance(active_orders, list):
             raise ValueError(f"activeOrders without a list under 'result': {event_message}")
         listed_client_ids = set()
+        filled_meanwhile = []
         for order_data in active_orders:
             order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
             if order is None:
                 self._log_untracked_active_order(order_data)
                 continue
             listed_client_ids.add(order.client_order_id)
+            if Decimal(str(order_data.get("executedQuantity") or "0")) > order.executed_amount_base:
+                filled_meanwhile.append(order)
             self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
         missing = [order for order in self.in_flight_orders.values()
                    if order.current_state in _CREATED_ORDER_STATES and order.client_order_id not in listed_client_ids]
@@ -807,7 +810,9 @@ class NonkycExchange(ExchangePyBase):
             self.logger().info(f"Tracked open orders absent from NonKYC's active orders: "
                                f"{', '.join(order.client_order_id for order in missing)}; checking their status and "
                                f"fills.")
-            await self._update_orders_fills(missing)
+        if missing or filled_meanwhile:
+            await self._update_orders_fills(filled_meanwhile + missing)
+        if missing:
             await self._update_orders_with_error_handler(
                 orders=missing, error_handler=self._handle_update_error_for_active_order)
 

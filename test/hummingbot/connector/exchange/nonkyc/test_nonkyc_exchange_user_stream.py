@@ -233,6 +233,22 @@ class NonkycExchangeUserStreamTests(IsolatedAsyncioWrapperTestCase):
         status_requests = [key for key in mock_api.requests if "/getorder/" in str(key[1])]
         self.assertEqual(1, len(status_requests))
 
+    @aioresponses()
+    async def test_listed_order_filled_while_the_stream_was_down_gets_its_fills_at_once(self, mock_api):
+        order = self.track("HBOT1", "69a12a99f65594545010e501", amount="1")
+        listed = NonkycExchangeShapes.order(order, "Partly Filled", executed=Decimal("0.3"),
+                                            exchange_symbol=self.exchange_symbol)
+        trade = NonkycExchangeShapes.account_trade(order, Decimal("0.3"), Decimal("10000"), Decimal("6"),
+                                                   trade_id="t-meanwhile", exchange_symbol=self.exchange_symbol)
+        mock_api.get(url_regex(web_utils.private_rest_url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True),
+                     body=json.dumps([trade]))
+
+        await self.feed({"jsonrpc": "2.0", "method": "activeOrders", "result": [listed], "id": 3})
+
+        self.assertEqual(OrderState.PARTIALLY_FILLED, order.current_state)
+        self.assertEqual(["t-meanwhile"], [fill.exchange_trade_id for fill in self.fills()])
+        self.assertEqual(Decimal("0.3"), order.executed_amount_base)
+
     # --- Balances ---
 
     async def test_current_balances_and_balance_update(self):
