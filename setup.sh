@@ -38,7 +38,8 @@ link_into_hummingbot() {
     # Hummingbot finds connectors, scripts, configs, logs and data under its root path (the directory holding the
     # installed package). The connector directory and `scripts` link to the repository; `conf`, `logs` and `data`
     # link to git-ignored directories of the repository, so keys and logs never land in site-packages or in git.
-    mkdir -p "$ROOT/conf" "$ROOT/logs" "$ROOT/data"
+    mkdir -p "$ROOT/conf/connectors" "$ROOT/conf/strategies" "$ROOT/conf/scripts" "$ROOT/conf/controllers" \
+             "$ROOT/logs" "$ROOT/data"
     "$VENV/bin/python" - "$ROOT" <<'PY'
 import os
 import sys
