@@ -311,12 +311,14 @@ class FaultsEndToEndTests(EndToEndTestCase):
         second = await self.start_connector(saved_states=saved_states)
         restored_resting = self.order(second, resting.client_order_id)
         restored_filled = self.order(second, filled_while_down.client_order_id)
-        await self.wait_for(lambda: restored_filled.is_filled and restored_resting.executed_amount_base
+        await self.wait_for(lambda: restored_filled.is_done and restored_resting.executed_amount_base
                             == Decimal("0.004"), 15, "fills made while down were not picked up")
+        await self.wait_for(lambda: filled_while_down.client_order_id not in second.in_flight_orders, 10,
+                            "the order filled while down is still tracked as in flight")
 
         self.assertEqual(OrderState.PARTIALLY_FILLED, restored_resting.current_state)
         self.assertIn(resting.client_order_id, second.in_flight_orders)
-        self.assertNotIn(filled_while_down.client_order_id, second.in_flight_orders)
+        self.assertTrue(restored_filled.is_filled)
         self.assertEqual(self.sandbox_fills(), self.fills_of(second))
         await self.assert_balances_equal_sandbox(second)
 
