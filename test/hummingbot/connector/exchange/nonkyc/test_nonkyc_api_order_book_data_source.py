@@ -1,0 +1,1122 @@
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+from decimal import Decimal
+from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from unittest.mock import AsyncMock, patch
+
+import aiohttp
+from aioresponses import aioresponses
+from aioresponses.core import CallbackResult
+from bidict import bidict
+
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
+from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
+from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBookMessage
+from hummingbot.connector.test_support.network_mocking_assistant import (
+    MockWebsocketClientSession,
+    NetworkMockingAssistant,
+)
+from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
+from hummingbot.core.data_type.common import TradeType
+from hummingbot.core.data_type.order_book import OrderBook
+from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType
+from hummingbot.core.data_type.order_book_tracker import OrderBookTracker
+from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
+from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
+
+BTC_PAIR, BTC_SYMBOL = "BTC-USDT", "BTC/USDT"
+ETH_PAIR, ETH_SYMBOL = "ETH-USDT", "ETH/USDT"
+SOL_PAIR, SOL_SYMBOL = "SOL-USDT", "SOL/USDT"
+
+Levels = Iterable[Tuple[str, str]]
+
+
+# --- NonKYC payloads (shapes of /work/shared/fixtures/nonkyc-live-samples.json) ---
+
+def ws_levels(levels: Levels) -> List[Dict[str, str]]:
+    return [{"price": price, "quantity": quantity} for price, quantity in levels]
+
+
+def ws_snapshot(symbol: str, sequence: Any, bids: Levels = (), asks: Levels = ()) -> Dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "snapshotOrderbook",
+            "params": {"symbol": symbol, "sequence": sequence, "asks": ws_levels(asks), "bids": ws_levels(bids)}}
+
+
+def ws_update(symbol: str, sequence: Any, bids: Levels = (), asks: Levels = (),
+              timestamp: Any = 1772170410000) -> Dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "updateOrderbook",
+            "params": {"asks": ws_levels(asks), "bids": ws_levels(bids), "symbol": symbol,
+                       "timestamp": timestamp, "sequence": sequence}}
+
+
+def trade(trade_id: str, price: str = "67799.74", quantity: str = "0.020323", side: str = "sell",
+          timestamp_ms: int = 1772169881018) -> Dict[str, Any]:
+    return {"id": trade_id, "price": price, "quantity": quantity, "side": side,
+            "timestamp": "2026-02-27T05:24:41.018Z", "timestampms": timestamp_ms}
+
+
+def ws_trades(method: str, symbol: str, entries: List[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": {"symbol": symbol, "sequence": "6064", "data": entries}}
+
+
+def rest_order_book(symbol: str, sequence: str, bids: Levels, asks: Levels) -> Dict[str, Any]:
+    return {"marketid": "643bfeeb5e07bba23a98a981", "symbol": symbol, "timestamp": 1772169899391,
+            "sequence": sequence, "bids": ws_levels(bids), "asks": ws_levels(asks)}
+
+
+def accepted(request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [{"jsonrpc": "2.0", "result": True, "id": request["id"]}]
+
+
+def rejected(request: Dict[str, Any], code: int = 2001, message: str = "Symbol not found") -> List[Dict[str, Any]]:
+    return [{"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request["id"]}]
+
+
+class ExchangeBook:
+    """The exchange's own book, built from the same messages the test sends: what Hummingbot's book must equal."""
+
+    def __init__(self):
+        self.bids: Dict[float, float] = {}
+        self.asks: Dict[float, float] = {}
+
+    def snapshot(self, message: Dict[str, Any]):
+        self.bids, self.asks = {}, {}
+        self.update(message)
+
+    def update(self, message: Dict[str, Any]):
+        for side, levels in ((self.bids, message["params"]["bids"]), (self.asks, message["params"]["asks"])):
+            for level in levels:
+                price, quantity = float(level["price"]), float(level["quantity"])
+                if quantity == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = quantity
+
+    def levels(self) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:
+        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
+
+
+def book_levels(book: OrderBook) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:
+    return ([(row.price, row.amount) for row in book.bid_entries()],
+            [(row.price, row.amount) for row in book.ask_entries()])
+
+
+class FakePublicStream:
+    """
+    The WebSocket side of the exchange, as a connections factory: every connection is a real WSConnection over a
+    NetworkMockingAssistant websocket mock. Each request sent is answered by `replies[method](request)` (accepted by
+    default); tests push notifications with `push`.
+    """
+
+    def __init__(self, mocking_assistant: NetworkMockingAssistant):
+        self.mocking_assistant = mocking_assistant
+        self.websockets: List[AsyncMock] = []
+        self.sessions: List[MockWebsocketClientSession] = []
+        self.replies: Dict[str, Callable[[Dict[str, Any]], List[Any]]] = {}
+
+    async def get_ws_connection(self) -> WSConnection:
+        index = len(self.websockets)
+        websocket = self.mocking_assistant.create_websocket_mock()
+        record_sent_message = websocket.send_json.side_effect
+
+        def answer(request: Dict[str, Any]):
+            record_sent_message(request)
+            for message in self.replies.get(request["method"], accepted)(request):
+                self.push(message, index)
+
+        websocket.send_json.side_effect = answer
+        session = MockWebsocketClientSession(mock_websocket=websocket)
+        self.websockets.append(websocket)
+        self.sessions.append(session)
+        return WSConnection(aiohttp_client_session=session)
+
+    def push(self, message: Any, index: int = -1, message_type: aiohttp.WSMsgType = aiohttp.WSMsgType.TEXT):
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.mocking_assistant.add_websocket_aiohttp_message(self.websockets[index], text, message_type)
+
+    def push_all(self, messages: Iterable[Any], index: int = -1):
+        for message in messages:
+            self.push(message, index)
+
+    def close(self, index: int = -1):
+        self.push("", index, aiohttp.WSMsgType.CLOSE)
+
+    def sent(self, index: int = -1) -> List[Dict[str, Any]]:
+        if not self.websockets:
+            return []
+        return self.mocking_assistant.json_messages_sent_through_websocket(self.websockets[index])
+
+    def sent_requests(self, method: str, index: int = -1) -> List[Dict[str, Any]]:
+        return [request for request in self.sent(index) if request["method"] == method]
+
+    def all_delivered(self, index: int = -1) -> bool:
+        key = self.websockets[index]._stable_key
+        return self.mocking_assistant._incoming_websocket_aiohttp_queues[key].empty()
+
+
+class LogRecorder(logging.Handler):
+    def __init__(self):
+        super().__init__(level=1)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord):
+        self.records.append(record)
+
+
+class NonkycOrderBookDataSourceTestBase(IsolatedAsyncioWrapperTestCase):
+
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        self.mocking_assistant = NetworkMockingAssistant()
+        await self.mocking_assistant.async_init()
+        self.stream = FakePublicStream(self.mocking_assistant)
+
+        self.connector = NonkycExchange(nonkyc_api_key="", nonkyc_api_secret="", trading_pairs=[BTC_PAIR, ETH_PAIR],
+                                        trading_required=False)
+        self.connector._set_trading_pair_symbol_map(
+            bidict({BTC_SYMBOL: BTC_PAIR, ETH_SYMBOL: ETH_PAIR, SOL_SYMBOL: SOL_PAIR}))
+        self.connector._time_synchronizer.add_time_offset_ms_sample(0)
+
+        api_factory = WebAssistantsFactory(throttler=AsyncThrottler(CONSTANTS.RATE_LIMITS),
+                                           connections_factory=self.stream)
+        self.data_source = NonkycAPIOrderBookDataSource(
+            trading_pairs=[BTC_PAIR, ETH_PAIR], connector=self.connector, api_factory=api_factory)
+        self.data_source._subscription_timeout = 0.2
+        self.data_source._ping_interval = 1000
+        self.sleep_delays: List[float] = []
+        self.data_source._sleep = self.fake_sleep
+
+        self.diffs: asyncio.Queue = asyncio.Queue()
+        self.trades: asyncio.Queue = asyncio.Queue()
+        self.tasks: List[asyncio.Task] = []
+
+        self.log_recorder = LogRecorder()
+        self.loggers = [self.data_source.logger(), OrderBookTracker.logger()]
+        self.previous_levels = [logger.level for logger in self.loggers]
+        for logger in self.loggers:
+            logger.setLevel(1)
+            logger.addHandler(self.log_recorder)
+
+    async def asyncTearDown(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.data_source._on_order_stream_interruption()
+        for logger, level in zip(self.loggers, self.previous_levels):
+            logger.removeHandler(self.log_recorder)
+            logger.setLevel(level)
+        await super().asyncTearDown()
+
+    async def fake_sleep(self, delay: float):
+        self.sleep_delays.append(delay)
+        await asyncio.sleep(0)
+
+    # --- helpers ---
+
+    def run_in_background(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.append(task)
+        return task
+
+    def start_listening(self):
+        loop = asyncio.get_running_loop()
+        self.listener = self.run_in_background(self.data_source.listen_for_subscriptions())
+        self.run_in_background(self.data_source.listen_for_order_book_diffs(loop, self.diffs))
+        self.run_in_background(self.data_source.listen_for_trades(loop, self.trades))
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 2.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            if loop.time() > deadline:
+                self.fail("The expected condition was not reached in time.")
+            await asyncio.sleep(0.001)
+
+    async def wait_for_subscriptions(self, count: int = 4, index: int = -1):
+        needed_connections = index + 1 if index >= 0 else 1
+        await self.wait_until(lambda: len(self.stream.websockets) >= needed_connections
+                              and len(self.stream.sent(index)) >= count)
+
+    async def deliver(self, *messages: Any, index: int = -1):
+        """Pushes the messages and waits until the data source has read them all and emptied its own queues."""
+        self.stream.push_all(messages, index)
+        await self.wait_until(lambda: self.stream.all_delivered(index))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await self.wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()))
+
+    async def connect_and_sync(self, sequences: Dict[str, int]):
+        """Connects and delivers a snapshot for each symbol; returns the snapshot messages emitted."""
+        self.start_listening()
+        await self.wait_for_subscriptions(count=2 * len(self.data_source._trading_pairs))
+        await self.deliver(*[ws_snapshot(symbol, sequence, bids=[("100", "1")], asks=[("101", "1")])
+                             for symbol, sequence in sequences.items()])
+        return self.drain(self.diffs)
+
+    @staticmethod
+    def drain(queue: asyncio.Queue) -> List[Any]:
+        messages = []
+        while not queue.empty():
+            messages.append(queue.get_nowait())
+        return messages
+
+    def log_messages(self, level: Optional[str] = None) -> List[str]:
+        return [record.getMessage() for record in self.log_recorder.records
+                if level is None or record.levelname == level]
+
+    def is_logged(self, level: str, text: str) -> bool:
+        return any(text in message for message in self.log_messages(level))
+
+
+class NonkycAPIOrderBookDataSourceRestTests(NonkycOrderBookDataSourceTestBase):
+
+    def order_book_url(self) -> re.Pattern:
+        return re.compile("^" + re.escape(web_utils.public_rest_url(CONSTANTS.ORDER_BOOK_PATH_URL)) + r"(\?.*)?$")
+
+    async def test_new_order_book_from_rest_snapshot(self):
+        with aioresponses() as mock_api:
+            mock_api.get(self.order_book_url(), body=json.dumps(rest_order_book(
+                BTC_SYMBOL, "6064", bids=[("67679.55", "0.000422"), ("67600.00", "1.5")],
+                asks=[("67883.06", "0.010917")])))
+
+            book = await self.data_source.get_new_order_book(BTC_PAIR)
+
+            request = next(iter(mock_api.requests.values()))[0]
+        self.assertEqual({"symbol": BTC_SYMBOL, "limit": CONSTANTS.ORDER_BOOK_SNAPSHOT_DEPTH}, request.kwargs["params"])
+        self.assertEqual(([(67679.55, 0.000422), (67600.0, 1.5)], [(67883.06, 0.010917)]), book_levels(book))
+        # The REST sequence is a different counter from the WS one: it never becomes the book's update id.
+        self.assertEqual(NonkycAPIOrderBookDataSource.REST_SNAPSHOT_UPDATE_ID, book.snapshot_uid)
+
+    async def test_rest_snapshot_keeps_its_sequence_as_an_int_for_information(self):
+        with aioresponses() as mock_api:
+            mock_api.get(self.order_book_url(), body=json.dumps(rest_order_book(BTC_SYMBOL, "6064", [], [])))
+            message = await self.data_source._order_book_snapshot(BTC_PAIR)
+
+        self.assertEqual(6064, message.content["sequence"])
+        self.assertEqual(0, message.update_id)
+        self.assertEqual(1772169899.391, message.timestamp)
+        self.assertEqual(BTC_PAIR, message.trading_pair)
+
+    async def test_rest_snapshot_with_unreadable_sequence_still_builds_the_book(self):
+        with aioresponses() as mock_api:
+            mock_api.get(self.order_book_url(), body=json.dumps(rest_order_book(
+                BTC_SYMBOL, "n/a", bids=[("1.5", "2")], asks=[])))
+            message = await self.data_source._order_book_snapshot(BTC_PAIR)
+
+        self.assertIsNone(message.content["sequence"])
+        self.assertEqual([(1.5, 2.0)], [(row.price, row.amount) for row in message.bids])
+
+    async def test_rest_error_body_or_unexpected_answer_raises(self):
+        with aioresponses() as mock_api:
+            mock_api.get(self.order_book_url(), body=json.dumps(
+                {"error": {"code": 2001, "message": "Symbol not found"}}))
+            with self.assertRaisesRegex(IOError, "Symbol not found"):
+                await self.data_source.get_new_order_book(BTC_PAIR)
+
+            mock_api.get(self.order_book_url(), body=json.dumps([1, 2]))
+            with self.assertRaisesRegex(IOError, "Unexpected NonKYC order book answer for BTC-USDT"):
+                await self.data_source.get_new_order_book(BTC_PAIR)
+
+    async def test_last_traded_prices_come_from_the_connector(self):
+        with aioresponses() as mock_api:
+            mock_api.get(web_utils.public_rest_url(CONSTANTS.TICKERS_PATH_URL), body=json.dumps([
+                {"ticker_id": "BTC_USDT", "base_currency": "BTC", "target_currency": "USDT", "last_price": "67700.5",
+                 "bid": "67679.55", "ask": "67883.06", "high": "68000", "low": "67000", "base_volume": "1",
+                 "target_volume": "67700.5"}]))
+
+            prices = await self.data_source.get_last_traded_prices([BTC_PAIR])
+
+        self.assertEqual({BTC_PAIR: 67700.5}, prices)
+
+
+class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase):
+
+    # --- connection and subscriptions ---
+
+    async def test_connects_to_the_configured_url_with_heartbeat_and_silence_timeout(self):
+        with patch.dict(os.environ, {CONSTANTS.WSS_URL_ENV_VAR: "wss://sandbox.example/ws"}):
+            self.start_listening()
+            await self.wait_for_subscriptions()
+
+        session = self.stream.sessions[0]
+        self.assertEqual(("wss://sandbox.example/ws",), session.connection_args)
+        self.assertEqual(CONSTANTS.WS_PING_INTERVAL, session.connection_kwargs["heartbeat"])
+        self.assertEqual((CONSTANTS.WS_SILENCE_TIMEOUT,), self.stream.websockets[0].receive.call_args.args)
+
+    async def test_subscriptions_are_sent_per_pair_with_their_own_ids(self):
+        self.start_listening()
+        await self.wait_for_subscriptions()
+
+        sent = self.stream.sent()
+        self.assertEqual([
+            {"method": "subscribeOrderbook", "params": {"symbol": BTC_SYMBOL, "limit": 100}},
+            {"method": "subscribeTrades", "params": {"symbol": BTC_SYMBOL}},
+            {"method": "subscribeOrderbook", "params": {"symbol": ETH_SYMBOL, "limit": 100}},
+            {"method": "subscribeTrades", "params": {"symbol": ETH_SYMBOL}},
+        ], [{"method": request["method"], "params": request["params"]} for request in sent])
+        ids = [request["id"] for request in sent]
+        self.assertTrue(all(isinstance(request_id, int) for request_id in ids))
+        self.assertEqual(4, len(set(ids)))
+        await self.wait_until(lambda: self.data_source._pending_requests == {})
+        self.assertFalse(self.is_logged("WARNING", "rejected"))
+
+    async def test_pair_unknown_to_the_exchange_is_skipped_and_the_others_subscribed(self):
+        self.data_source._trading_pairs.append("FOO-BAR")
+        self.start_listening()
+        await self.wait_for_subscriptions()
+
+        await self.wait_until(lambda: self.is_logged("ERROR", "FOO-BAR is not a NonKYC market"))
+        self.assertEqual(4, len(self.stream.sent()))
+
+    async def test_rejected_subscription_is_logged_and_retried(self):
+        answers = iter([rejected, accepted])
+        self.stream.replies["subscribeOrderbook"] = (
+            lambda request: next(answers)(request) if request["params"]["symbol"] == ETH_SYMBOL else accepted(request))
+        self.start_listening()
+
+        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        eth_requests = [request for request in self.stream.sent_requests("subscribeOrderbook")
+                        if request["params"]["symbol"] == ETH_SYMBOL]
+        self.assertEqual(2, len(eth_requests))
+        self.assertNotEqual(eth_requests[0]["id"], eth_requests[1]["id"])
+        self.assertTrue(self.is_logged(
+            "WARNING", f"NonKYC rejected subscribeOrderbook for {ETH_PAIR} (id {eth_requests[0]['id']}, attempt 1): "
+                       f"code 2001, Symbol not found"))
+        self.assertEqual([NonkycAPIOrderBookDataSource.SUBSCRIPTION_RETRY_DELAY], self.sleep_delays)
+        await self.wait_until(lambda: self.data_source._pending_requests == {})
+        # Accepted on the second attempt: the snapshot that follows is used.
+        await self.deliver(ws_snapshot(ETH_SYMBOL, 10, bids=[("1", "1")]))
+        self.assertEqual([ETH_PAIR], [message.trading_pair for message in self.drain(self.diffs)])
+
+    async def test_rejected_subscription_gives_up_after_the_maximum_attempts(self):
+        self.stream.replies["subscribeTrades"] = lambda request: rejected(request, 503, "Service unavailable")
+        self.data_source._trading_pairs.remove(ETH_PAIR)
+        self.start_listening()
+
+        maximum = NonkycAPIOrderBookDataSource.MAX_SUBSCRIPTION_ATTEMPTS
+        await self.wait_until(lambda: self.is_logged("ERROR", f"Giving up subscribeTrades for {BTC_PAIR} after "
+                                                              f"{maximum} attempts"))
+        self.assertEqual(maximum, len(self.stream.sent_requests("subscribeTrades")))
+        self.assertEqual([1.0, 2.0, 4.0, 8.0], self.sleep_delays)
+        self.assertEqual(1, len(self.stream.sent_requests("subscribeOrderbook")))
+        self.assertEqual(1, len(self.stream.websockets), "a rejected subscription does not reconnect")
+
+    # --- order book sequence discipline ---
+
+    async def test_snapshot_then_diffs_in_order(self):
+        snapshots = await self.connect_and_sync({BTC_SYMBOL: 1215881})
+        await self.deliver(ws_update(BTC_SYMBOL, 1215882, bids=[("100.5", "2")]),
+                           ws_update(BTC_SYMBOL, 1215883, asks=[("101", "0")]))
+        diffs = self.drain(self.diffs)
+
+        self.assertEqual([OrderBookMessageType.SNAPSHOT], [message.type for message in snapshots])
+        self.assertIsInstance(snapshots[0], NonkycOrderBookMessage)
+        self.assertEqual(1215881, snapshots[0].content["sequence"])
+        self.assertEqual([OrderBookMessageType.DIFF, OrderBookMessageType.DIFF], [message.type for message in diffs])
+        self.assertEqual([1215882, 1215883], [message.content["sequence"] for message in diffs])
+        update_ids = [snapshots[0].update_id] + [message.update_id for message in diffs]
+        self.assertEqual(sorted(set(update_ids)), update_ids, "update ids increase with the exchange's order")
+        self.assertGreater(update_ids[0], NonkycAPIOrderBookDataSource.REST_SNAPSHOT_UPDATE_ID)
+        book = OrderBook()
+        for message in snapshots + diffs:
+            if message.type is OrderBookMessageType.SNAPSHOT:
+                book.apply_snapshot(message.bids, message.asks, message.update_id)
+            else:
+                book.apply_diffs(message.bids, message.asks, message.update_id)
+        self.assertEqual(([(100.5, 2.0), (100.0, 1.0)], []), book_levels(book))
+        self.assertTrue(self.is_logged("INFO", f"Order book of {BTC_PAIR} synchronised from a NonKYC snapshot at "
+                                               f"sequence 1215881."))
+
+    async def test_duplicates_are_dropped(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500})
+        await self.deliver(ws_update(BTC_SYMBOL, 501, bids=[("100.5", "2")]),
+                           ws_update(BTC_SYMBOL, 501, bids=[("100.5", "9")]),
+                           ws_update(BTC_SYMBOL, 500, bids=[("99", "9")]),
+                           ws_update(BTC_SYMBOL, 502, asks=[("102", "1")]))
+
+        diffs = self.drain(self.diffs)
+        self.assertEqual([501, 502], [message.content["sequence"] for message in diffs])
+        self.assertTrue(self.is_logged("DEBUG", f"Dropped a duplicate NonKYC order book update for {BTC_SYMBOL}: "
+                                                f"sequence 501, last applied 501."))
+        self.assertEqual([], self.stream.sent_requests("unsubscribeOrderbook"))
+
+    async def test_gap_resubscribes_that_pair_only(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        sent_before = len(self.stream.sent())
+
+        await self.deliver(ws_update(BTC_SYMBOL, 501, bids=[("100.5", "2")]),
+                           ws_update(BTC_SYMBOL, 503, bids=[("100.7", "2")]),
+                           ws_update(ETH_SYMBOL, 7001, asks=[("101.5", "1")]),
+                           ws_update(BTC_SYMBOL, 504, bids=[("100.8", "2")]),
+                           ws_update(BTC_SYMBOL, 510, bids=[("100.9", "2")]))
+
+        self.assertTrue(self.is_logged("WARNING", f"Order book sequence gap for {BTC_PAIR}: expected 502 after 501, "
+                                                  f"received 503."))
+        resync = self.stream.sent()[sent_before:]
+        self.assertEqual([("unsubscribeOrderbook", {"symbol": BTC_SYMBOL}),
+                          ("subscribeOrderbook", {"symbol": BTC_SYMBOL, "limit": 100})],
+                         [(request["method"], request["params"]) for request in resync],
+                         "one resync of BTC only, even though more updates came while it waited")
+        self.assertEqual(1, len(self.stream.websockets), "no reconnection")
+        diffs = self.drain(self.diffs)
+        self.assertEqual([(BTC_PAIR, 501), (ETH_PAIR, 7001)],
+                         [(message.trading_pair, message.content["sequence"]) for message in diffs])
+
+        # The fresh snapshot restarts BTC; ETH went on undisturbed.
+        await self.deliver(ws_snapshot(BTC_SYMBOL, 520, bids=[("100.9", "2")]),
+                           ws_update(BTC_SYMBOL, 521, asks=[("102", "3")]),
+                           ws_update(ETH_SYMBOL, 7002, asks=[("101.5", "0")]))
+        messages = self.drain(self.diffs)
+        self.assertEqual([(OrderBookMessageType.SNAPSHOT, BTC_PAIR, 520), (OrderBookMessageType.DIFF, BTC_PAIR, 521),
+                          (OrderBookMessageType.DIFF, ETH_PAIR, 7002)],
+                         [(message.type, message.trading_pair, message.content["sequence"]) for message in messages])
+        self.assertTrue(self.is_logged("INFO", f"Order book of {BTC_PAIR} synchronised from a NonKYC snapshot at "
+                                               f"sequence 520 (2 updates dropped while waiting)."))
+
+    async def test_rejected_resubscription_is_retried(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        answers = iter([rejected, accepted])
+        self.stream.replies["subscribeOrderbook"] = lambda request: next(answers)(request)
+
+        await self.deliver(ws_update(BTC_SYMBOL, 502))
+
+        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 4)
+        self.assertEqual(BTC_SYMBOL, self.stream.sent_requests("subscribeOrderbook")[-1]["params"]["symbol"])
+        self.assertEqual([1.0], self.sleep_delays)
+
+    async def test_reconnect_starts_every_pair_again_from_a_fresh_snapshot(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_update(BTC_SYMBOL, 501, bids=[("100.5", "2")]))
+        self.drain(self.diffs)
+
+        self.stream.close()
+        await self.wait_for_subscriptions(count=4, index=1)
+        self.assertTrue(self.is_logged("WARNING", "The websocket connection was closed"))
+        self.assertEqual({BTC_SYMBOL: None, ETH_SYMBOL: None}, self.data_source._order_book_sequences)
+
+        # 502 would have followed 501 on the old connection: it is dropped until the new snapshot arrives.
+        await self.deliver(ws_update(BTC_SYMBOL, 502, bids=[("100.6", "2")]),
+                           ws_snapshot(BTC_SYMBOL, 530, bids=[("100.6", "2")]),
+                           ws_update(BTC_SYMBOL, 531, asks=[("102", "1")]))
+        messages = self.drain(self.diffs)
+        self.assertEqual([(OrderBookMessageType.SNAPSHOT, 530), (OrderBookMessageType.DIFF, 531)],
+                         [(message.type, message.content["sequence"]) for message in messages])
+        self.assertFalse(self.listener.done())
+
+    async def test_interruption_clears_the_connection_state(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        websocket_assistant = AsyncMock()
+        reply = asyncio.get_running_loop().create_future()
+        self.data_source._pending_requests["99"] = self.data_source._order_book_subscription_request(BTC_SYMBOL)
+        self.data_source._pending_requests["99"].reply = reply
+        self.data_source._symbols_to_resync.append(BTC_SYMBOL)
+        retry = self.run_in_background(asyncio.sleep(100))
+        self.data_source._retry_tasks.add(retry)
+
+        await self.data_source._on_order_stream_interruption(websocket_assistant=websocket_assistant)
+
+        self.assertEqual({}, self.data_source._order_book_sequences)
+        self.assertEqual({}, self.data_source._pending_requests)
+        self.assertEqual([], self.data_source._symbols_to_resync)
+        self.assertIsNone(reply.result(), "a caller waiting for a reply learns there will be none")
+        await asyncio.sleep(0)
+        self.assertTrue(retry.cancelled())
+        websocket_assistant.disconnect.assert_awaited_once()
+        self.assertEqual(BTC_PAIR, self.data_source._trading_pair_by_symbol[BTC_SYMBOL], "the symbol map is kept")
+
+    async def test_iso_timestamps_and_string_sequences(self):
+        self.start_listening()
+        await self.wait_for_subscriptions()
+        await self.deliver(ws_snapshot(BTC_SYMBOL, "900", bids=[("100", "1")]),
+                           ws_update(BTC_SYMBOL, "901", bids=[("100", "2")], timestamp="2026-02-27T05:24:41.018Z"),
+                           ws_update(BTC_SYMBOL, 902, bids=[("100", "3")], timestamp=1772170410000))
+
+        snapshot, iso_diff, ms_diff = self.drain(self.diffs)
+        self.assertEqual([900, 901, 902], [m.content["sequence"] for m in (snapshot, iso_diff, ms_diff)])
+        self.assertAlmostEqual(1772169881.018, iso_diff.timestamp, places=6)
+        self.assertEqual(1772170410.0, ms_diff.timestamp)
+
+    async def test_messages_of_markets_not_subscribed_are_ignored_with_one_warning_per_market(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_snapshot("DOGE/USDT", 1, bids=[("1", "1")]), ws_update("DOGE/USDT", 2),
+                           ws_trades("updateTrades", "DOGE/USDT", [trade("d1")]))
+
+        self.assertEqual([], self.drain(self.diffs))
+        self.assertEqual([], self.drain(self.trades))
+        self.assertEqual(["Ignored a NonKYC snapshotOrderbook message for DOGE/USDT: not subscribed."],
+                         [message for message in self.log_messages("WARNING") if "DOGE" in message])
+        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC updateOrderbook message for DOGE/USDT: not "
+                                                "subscribed."))
+        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC updateTrades message for DOGE/USDT: not subscribed."))
+
+    # --- malformed messages ---
+
+    async def test_malformed_messages_are_logged_and_skipped(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        await self.deliver(
+            "this is not json",
+            json.dumps([1, 2, 3]),
+            "pong",
+            {"jsonrpc": "2.0", "method": "tickerUpdate", "params": {}},
+            {"jsonrpc": "2.0", "method": "tickerUpdate", "params": {}},
+            {"jsonrpc": "2.0", "error": {"code": 400, "message": "Unknown error"}},
+            {"jsonrpc": "2.0", "result": True, "id": 424242},
+            {"jsonrpc": "2.0", "method": "updateOrderbook"},
+            {"jsonrpc": "2.0", "method": "updateOrderbook", "params": {"sequence": 501}},
+            {"jsonrpc": "2.0", "method": "updateOrderbook", "params": "nonsense"},
+            ws_update(ETH_SYMBOL, None),
+            {"jsonrpc": "2.0", "method": "snapshotOrderbook", "params": {"sequence": 5, "bids": [], "asks": []}},
+            ws_update(BTC_SYMBOL, 501, bids=[("100.5", "2")]),
+        )
+
+        self.assertTrue(self.is_logged("WARNING", "Skipped a NonKYC public message that is not a JSON object: "
+                                                  "'this is not json'"))
+        self.assertTrue(self.is_logged("WARNING", "not a JSON object: [1, 2, 3]"))
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC public stream heartbeat: 'pong'"))
+        unknown = "Skipped a NonKYC public message with an unknown method (tickerUpdate)"
+        self.assertEqual(1, sum(unknown in message for message in self.log_messages("WARNING")), "warned once")
+        self.assertTrue(self.is_logged("DEBUG", unknown))
+        self.assertTrue(self.is_logged("WARNING", "NonKYC public stream error (request id None): code 400, "
+                                                  "Unknown error"))
+        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC reply to an unknown request"))
+        self.assertTrue(self.is_logged("WARNING", "Skipped an unreadable NonKYC updateOrderbook message (KeyError"))
+        self.assertTrue(self.is_logged("WARNING", "Skipped an unreadable NonKYC snapshotOrderbook message"))
+        # An update of a synced pair that cannot be read may hide a change: that pair is resynced.
+        self.assertTrue(self.is_logged("WARNING", f"Skipped an unreadable NonKYC order book update for {ETH_PAIR} "
+                                                  f"(ValueError("))
+        self.assertEqual([{"symbol": ETH_SYMBOL}],
+                         [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
+        # The listener is alive and BTC went on.
+        self.assertEqual([(BTC_PAIR, 501)], [(m.trading_pair, m.content["sequence"]) for m in self.drain(self.diffs)])
+        self.assertFalse(self.listener.done())
+        self.assertEqual(1, len(self.stream.websockets))
+
+    async def test_unreadable_levels_of_a_synced_pair_trigger_a_resync(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        await self.deliver(ws_update(BTC_SYMBOL, 501, bids=[("abc", "1")]),
+                           ws_update(BTC_SYMBOL, 502, bids=[("100", "1")], asks=[("nan", "1")]),
+                           ws_update(BTC_SYMBOL, "n/a", bids=[("100", "1")]))
+
+        self.assertEqual([], self.drain(self.diffs))
+        self.assertEqual(1, len(self.stream.sent_requests("unsubscribeOrderbook")), "one resync, no loop")
+        self.assertTrue(self.is_logged("DEBUG", f"Skipped an unreadable NonKYC order book update for {BTC_PAIR} "
+                                                f"while waiting for its snapshot"))
+
+    async def test_unreadable_snapshot_is_retried_later_with_a_resubscription(self):
+        self.start_listening()
+        await self.wait_for_subscriptions()
+
+        await self.deliver({"jsonrpc": "2.0", "method": "snapshotOrderbook",
+                            "params": {"symbol": BTC_SYMBOL, "sequence": 5, "bids": [{"price": "x", "quantity": "1"}],
+                                       "asks": []}})
+
+        self.assertTrue(self.is_logged("ERROR", f"Skipped an unreadable NonKYC order book snapshot for {BTC_PAIR}"))
+        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        self.assertEqual([{"symbol": BTC_SYMBOL}],
+                         [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
+        self.assertEqual([1.0], self.sleep_delays)
+        self.assertEqual([], self.drain(self.diffs))
+
+    async def test_unreadable_snapshot_of_a_synced_pair_stops_its_updates_until_a_fresh_snapshot(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        await self.deliver({"jsonrpc": "2.0", "method": "snapshotOrderbook",
+                            "params": {"symbol": BTC_SYMBOL, "sequence": 600, "bids": "garbage", "asks": []}},
+                           ws_update(BTC_SYMBOL, 501))
+        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        await self.deliver(ws_snapshot(BTC_SYMBOL, 610, bids=[("100", "2")]), ws_update(BTC_SYMBOL, 611))
+
+        self.assertEqual([(OrderBookMessageType.SNAPSHOT, 610), (OrderBookMessageType.DIFF, 611)],
+                         [(message.type, message.content["sequence"]) for message in self.drain(self.diffs)])
+
+    async def test_unexpected_error_while_handling_a_message_is_logged_and_skipped(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        with patch.object(self.data_source, "_process_reply", side_effect=RuntimeError("boom")):
+            await self.deliver({"jsonrpc": "2.0", "result": True, "id": 1})
+        await self.deliver(ws_update(BTC_SYMBOL, 501))
+
+        self.assertTrue(self.is_logged("ERROR", "Unexpected error handling the NonKYC public message"))
+        self.assertEqual(1, len(self.drain(self.diffs)))
+
+    # --- trades ---
+
+    async def test_trades_from_update_trades_with_several_entries(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1"), trade("a2")]))
+        self.assertEqual([], self.drain(self.trades), "history from before the subscription is not reported")
+
+        await self.deliver(ws_trades("updateTrades", BTC_SYMBOL, [
+            trade("b2", price="67801.00", quantity="0.5", side="buy", timestamp_ms=1772169882000),
+            trade("b1", price="67800.00", quantity="0.25", side="sell", timestamp_ms=1772169881500),
+        ]))
+
+        trades = self.drain(self.trades)
+        self.assertEqual(["b1", "b2"], [message.trade_id for message in trades], "in time order")
+        first, second = trades
+        self.assertEqual(OrderBookMessageType.TRADE, first.type)
+        self.assertEqual(BTC_PAIR, first.trading_pair)
+        self.assertEqual(float(TradeType.SELL.value), first.content["trade_type"])
+        self.assertEqual(float(TradeType.BUY.value), second.content["trade_type"])
+        self.assertEqual((Decimal("67800.00"), Decimal("0.25")), (first.content["price"], first.content["amount"]))
+        self.assertEqual(1772169881.5, first.timestamp)
+
+    async def test_trades_from_snapshot_trades_are_reported_once(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1"), trade("a2")]),
+                           ws_trades("updateTrades", BTC_SYMBOL, [trade("a3", timestamp_ms=1772169890000)]),
+                           ws_trades("updateTrades", BTC_SYMBOL, [trade("a3", timestamp_ms=1772169890000)]))
+        self.assertEqual(["a3"], [message.trade_id for message in self.drain(self.trades)])
+
+        # After a reconnection the new snapshot holds trades already reported and one made meanwhile.
+        self.stream.close()
+        await self.wait_for_subscriptions(count=4, index=1)
+        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, [
+            trade("a4", timestamp_ms=1772169895000), trade("a3", timestamp_ms=1772169890000), trade("a2"),
+            trade("a1")]))
+
+        self.assertEqual(["a4"], [message.trade_id for message in self.drain(self.trades)])
+
+    async def test_update_before_the_first_trade_snapshot_is_reported_and_not_repeated(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_trades("updateTrades", ETH_SYMBOL, [trade("e2", timestamp_ms=1772169899000)]),
+                           ws_trades("snapshotTrades", ETH_SYMBOL, [trade("e2", timestamp_ms=1772169899000),
+                                                                    trade("e1")]))
+
+        self.assertEqual([("e2", ETH_PAIR)], [(m.trade_id, m.trading_pair) for m in self.drain(self.trades)])
+
+    async def test_malformed_trades_are_logged_and_skipped(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, []),
+                           {"jsonrpc": "2.0", "method": "updateTrades", "params": {"symbol": BTC_SYMBOL}},
+                           {"jsonrpc": "2.0", "method": "updateTrades", "params": "nonsense"},
+                           ws_trades("updateTrades", BTC_SYMBOL, [trade("x1", side="short"), trade("x2")]))
+
+        self.assertEqual(["x2"], [message.trade_id for message in self.drain(self.trades)])
+        self.assertEqual(2, sum("Skipped a NonKYC updateTrades message without a market or a trade list" in message
+                                for message in self.log_messages("WARNING")))
+        self.assertTrue(self.is_logged("WARNING", f"Skipped a malformed trade of a NonKYC updateTrades message for "
+                                                  f"{BTC_PAIR} (ValueError(\"trade side 'short'"))
+
+    async def test_trade_history_is_bounded(self):
+        self.data_source.TRADE_IDS_REMEMBERED = 3
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, [trade(f"t{i}") for i in range(5)]))
+
+        history = self.data_source._trade_histories[BTC_SYMBOL]
+        self.assertEqual([False, False, True, True, True], [f"t{i}" in history for i in range(5)])
+
+    # --- heartbeat and silence ---
+
+    async def test_client_pings_periodically(self):
+        self.data_source._ping_interval = 0.01
+        self.start_listening()
+        await self.wait_for_subscriptions()
+
+        await self.wait_until(lambda: self.stream.websockets[0].ping.await_count >= 2)
+
+    async def test_failed_ping_ends_the_ping_task_quietly(self):
+        self.data_source._ping_interval = 0.001
+        self.start_listening()
+        await self.wait_for_subscriptions()
+        self.stream.websockets[0].ping.side_effect = RuntimeError("connection lost")
+
+        await self.wait_until(lambda: self.is_logged("DEBUG", "NonKYC public stream: ping failed"))
+        await self.wait_until(lambda: self.data_source._ping_task.done())
+        self.assertFalse(self.listener.done())
+
+    async def test_silent_connection_is_reconnected_without_cancelled_error(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        self.mocking_assistant.add_websocket_aiohttp_exception(self.stream.websockets[0], asyncio.TimeoutError())
+        await self.wait_for_subscriptions(count=4, index=1)
+
+        self.assertTrue(self.is_logged("WARNING", f"The websocket connection was closed (no message from NonKYC "
+                                                  f"within {CONSTANTS.WS_SILENCE_TIMEOUT} s"))
+        self.assertFalse(self.listener.done())
+        self.assertFalse(any(record.exc_info for record in self.log_recorder.records),
+                         "a silent connection is an expected event, not an unexpected error")
+
+    async def test_reconnections_are_spaced(self):
+        self.start_listening()
+        await self.wait_for_subscriptions()
+        self.stream.close()
+        await self.wait_for_subscriptions(index=1)
+
+        self.assertEqual(1, len(self.sleep_delays))
+        self.assertTrue(0 < self.sleep_delays[0] <= NonkycAPIOrderBookDataSource.MIN_RECONNECT_INTERVAL)
+
+    async def test_hourly_refresh_resubscribes_the_order_books_instead_of_using_rest(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        output = asyncio.Queue()
+
+        await self.data_source._request_order_book_snapshots(output)
+
+        self.assertTrue(output.empty())
+        self.assertEqual([BTC_SYMBOL, ETH_SYMBOL],
+                         [request["params"]["symbol"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
+        self.assertEqual(3, len(self.stream.sent_requests("subscribeOrderbook")) - 1)
+        self.assertTrue(self.is_logged("INFO", "Refreshing the NonKYC order books from fresh WebSocket snapshots"))
+
+    async def test_hourly_refresh_does_nothing_when_disconnected(self):
+        output = asyncio.Queue()
+        await self.data_source._request_order_book_snapshots(output)
+
+        self.assertTrue(output.empty())
+        self.assertEqual([], self.stream.websockets)
+
+    # --- dynamic subscriptions ---
+
+    async def test_subscribe_to_trading_pair_while_running(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        self.assertTrue(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+
+        self.assertEqual([("subscribeOrderbook", {"symbol": SOL_SYMBOL, "limit": 100}),
+                          ("subscribeTrades", {"symbol": SOL_SYMBOL})],
+                         [(request["method"], request["params"]) for request in self.stream.sent()[-2:]])
+        self.assertIn(SOL_PAIR, self.data_source._trading_pairs)
+        self.assertTrue(self.is_logged("INFO", f"Subscribed to the {SOL_PAIR} order book and trade channels."))
+        await self.deliver(ws_snapshot(SOL_SYMBOL, 3, bids=[("150", "1")]), ws_update(SOL_SYMBOL, 4))
+        self.assertEqual([SOL_PAIR, SOL_PAIR], [message.trading_pair for message in self.drain(self.diffs)])
+
+    async def test_subscribe_to_trading_pair_rejected_undoes_what_was_accepted(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.replies["subscribeTrades"] = rejected
+
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+
+        self.assertNotIn(SOL_PAIR, self.data_source._trading_pairs)
+        self.assertNotIn(SOL_SYMBOL, self.data_source._order_book_sequences)
+        self.assertTrue(self.is_logged("WARNING", f"Subscribing to {SOL_PAIR} failed (subscribeOrderbook: accepted, "
+                                                  f"subscribeTrades: rejected)."))
+        self.assertEqual(("unsubscribeOrderbook", {"symbol": SOL_SYMBOL}),
+                         (self.stream.sent()[-1]["method"], self.stream.sent()[-1]["params"]))
+        self.assertEqual([BTC_SYMBOL, ETH_SYMBOL, SOL_SYMBOL],
+                         [request["params"]["symbol"] for request in self.stream.sent_requests("subscribeTrades")],
+                         "no retry of a caller's request")
+
+    async def test_subscribe_to_trading_pair_without_reply_fails(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.replies["subscribeOrderbook"] = lambda request: []
+
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+
+        self.assertTrue(self.is_logged("WARNING", "subscribeOrderbook: no reply, subscribeTrades: accepted"))
+        self.assertEqual(("unsubscribeTrades", {"symbol": SOL_SYMBOL}),
+                         (self.stream.sent()[-1]["method"], self.stream.sent()[-1]["params"]))
+
+    async def test_subscribe_to_unknown_pair_fails_with_a_log(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair("FOO-BAR"))
+
+        self.assertTrue(self.is_logged("ERROR", "Unexpected error subscribing to the FOO-BAR order book and trades."))
+
+    async def test_subscribe_when_the_send_fails_forgets_the_pair(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.websockets[0].send_json.side_effect = RuntimeError("connection lost")
+
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+
+        self.assertNotIn(SOL_SYMBOL, self.data_source._trading_pair_by_symbol)
+
+    async def test_failed_undo_of_a_subscription_is_logged(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.replies["subscribeTrades"] = rejected
+        websocket = self.stream.websockets[0]
+        answer = websocket.send_json.side_effect
+
+        def break_on_unsubscribe(request):
+            if request["method"] == "unsubscribeOrderbook":
+                raise RuntimeError("connection lost")
+            answer(request)
+
+        websocket.send_json.side_effect = break_on_unsubscribe
+
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+        self.assertTrue(self.is_logged("WARNING", f"Could not unsubscribe the channels of {SOL_PAIR}: "
+                                                  f"RuntimeError('connection lost')"))
+
+    async def test_subscribe_and_unsubscribe_need_a_connection(self):
+        self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+        self.assertFalse(await self.data_source.unsubscribe_from_trading_pair(BTC_PAIR))
+
+        self.assertTrue(self.is_logged("WARNING", f"Cannot subscribe to {SOL_PAIR}: the NonKYC public stream is not "
+                                                  f"connected."))
+        self.assertTrue(self.is_logged("WARNING", f"Cannot unsubscribe from {BTC_PAIR}: the NonKYC public stream is "
+                                                  f"not connected."))
+
+    async def test_unsubscribe_from_trading_pair_while_running(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+
+        self.assertTrue(await self.data_source.unsubscribe_from_trading_pair(ETH_PAIR))
+
+        self.assertEqual([("unsubscribeOrderbook", {"symbol": ETH_SYMBOL}),
+                          ("unsubscribeTrades", {"symbol": ETH_SYMBOL})],
+                         [(request["method"], request["params"]) for request in self.stream.sent()[-2:]])
+        self.assertNotIn(ETH_PAIR, self.data_source._trading_pairs)
+        self.assertTrue(self.is_logged("INFO", f"Unsubscribed from the {ETH_PAIR} order book and trade channels."))
+        # What the exchange still sends for it is ignored; BTC goes on.
+        await self.deliver(ws_update(ETH_SYMBOL, 7001), ws_trades("updateTrades", ETH_SYMBOL, [trade("e1")]),
+                           ws_update(BTC_SYMBOL, 501))
+        self.assertEqual([BTC_PAIR], [message.trading_pair for message in self.drain(self.diffs)])
+        self.assertEqual([], self.drain(self.trades))
+        self.assertFalse(self.is_logged("WARNING", "Ignored a NonKYC"), "expected right after unsubscribing")
+
+    async def test_unsubscribe_rejected_or_failing(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.replies["unsubscribeTrades"] = lambda request: rejected(request, 400, "Not subscribed")
+
+        self.assertFalse(await self.data_source.unsubscribe_from_trading_pair(ETH_PAIR))
+        self.assertTrue(self.is_logged("WARNING", f"Unsubscribing from {ETH_PAIR} failed (unsubscribeOrderbook: "
+                                                  f"accepted, unsubscribeTrades: rejected)."))
+
+        self.assertFalse(await self.data_source.unsubscribe_from_trading_pair("FOO-BAR"))
+        self.assertTrue(self.is_logged("ERROR", "Unexpected error unsubscribing from the FOO-BAR order book"))
+
+
+class NonkycAPIOrderBookDataSourceEdgeTests(NonkycOrderBookDataSourceTestBase):
+
+    async def test_stream_that_ends_without_error_is_reported_as_disconnected(self):
+        class EndedStream:
+            async def iter_messages(self):
+                await asyncio.sleep(0)
+                return
+                yield
+
+        with self.assertRaisesRegex(ConnectionError, "the NonKYC public stream was disconnected"):
+            await self.data_source._process_websocket_messages(EndedStream())
+        self.assertIsNone(self.data_source._ping_task)
+
+    async def test_resync_of_a_market_unsubscribed_meanwhile_is_skipped(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.data_source._symbols_to_resync.append("DOGE/USDT")
+        sent_before = len(self.stream.sent())
+
+        await self.data_source._send_resync_requests(self.data_source._ws_assistant)
+
+        self.assertEqual(sent_before, len(self.stream.sent()))
+
+    async def test_retry_is_dropped_when_disconnected_or_unsubscribed(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        request = self.data_source._order_book_subscription_request(ETH_SYMBOL)
+        sent_before = len(self.stream.sent())
+
+        self.data_source._forget_symbol(ETH_SYMBOL)
+        await self.data_source._retry_request(request, 1.0, resubscribe=False)
+
+        self.assertEqual(sent_before, len(self.stream.sent()))
+        self.assertEqual([1.0], self.sleep_delays)
+
+    async def test_retry_that_cannot_be_sent_is_logged(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.websockets[0].send_json.side_effect = RuntimeError("connection lost")
+        request = self.data_source._order_book_subscription_request(ETH_SYMBOL)
+
+        await self.data_source._retry_request(request, 1.0, resubscribe=True)
+
+        self.assertTrue(self.is_logged("WARNING", f"Could not retry subscribeOrderbook for {ETH_PAIR}: "
+                                                  f"RuntimeError('connection lost')"))
+
+    async def test_long_messages_are_shortened_in_the_logs(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        await self.deliver({"jsonrpc": "2.0", "method": "tickerUpdate", "params": {"data": "x" * 1000}})
+
+        logged = next(message for message in self.log_messages("WARNING") if "tickerUpdate" in message)
+        self.assertTrue(logged.endswith("..."))
+        self.assertLess(len(logged), 500)
+
+
+class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
+    """
+    The real OrderBookTracker driven by the real data source over a mocked websocket: after snapshots, diffs, gaps,
+    re-subscriptions and reconnections the tracker's book equals the exchange's, level for level.
+    """
+
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        # The tracker polls the last prices of pairs without recent trades; answering for every pair keeps it idle.
+        self.connector.get_last_traded_prices = AsyncMock(
+            side_effect=lambda trading_pairs: {trading_pair: 1.0 for trading_pair in trading_pairs})
+        self.exchange_books = {BTC_SYMBOL: ExchangeBook(), ETH_SYMBOL: ExchangeBook()}
+        self.rest_books = {
+            # A REST sequence far above the WS ones, and a level the WS book does not have.
+            BTC_SYMBOL: rest_order_book(BTC_SYMBOL, "99999999999", bids=[("50", "9")], asks=[("500", "9")]),
+            ETH_SYMBOL: rest_order_book(ETH_SYMBOL, "6064", bids=[("40", "9")], asks=[("400", "9")]),
+        }
+        # The update id of the last order book message handed to the tracker, per pair.
+        self.last_update_ids: Dict[str, int] = {}
+        forward = self.data_source._parse_order_book_diff_message
+
+        async def record_and_forward(raw_message: OrderBookMessage, message_queue: asyncio.Queue):
+            self.last_update_ids[raw_message.trading_pair] = raw_message.update_id
+            await forward(raw_message, message_queue)
+
+        self.data_source._parse_order_book_diff_message = record_and_forward
+        self.mock_api = aioresponses()
+        self.mock_api.start()
+        self.mock_api.get(re.compile("^" + re.escape(web_utils.public_rest_url(CONSTANTS.ORDER_BOOK_PATH_URL))),
+                          callback=self.rest_order_book_answer, repeat=True)
+
+    async def asyncTearDown(self) -> None:
+        self.mock_api.stop()
+        if getattr(self, "tracker", None) is not None:
+            self.tracker.stop()
+        await super().asyncTearDown()
+
+    def rest_order_book_answer(self, url, **kwargs) -> CallbackResult:
+        return CallbackResult(status=200, body=json.dumps(self.rest_books[kwargs["params"]["symbol"]]))
+
+    def start_tracker(self, trading_pairs: List[str], init_sleep: Optional[Callable] = None) -> OrderBookTracker:
+        self.tracker = OrderBookTracker(data_source=self.data_source, trading_pairs=trading_pairs)
+        self.tracker._sleep = init_sleep or AsyncMock()
+        self.tracker.start()
+        self.listener = self.tracker._order_book_stream_listener_task
+        return self.tracker
+
+    async def send(self, message: Dict[str, Any], apply_to_exchange_book: bool = True, index: int = -1):
+        """Sends a message the way the exchange would, keeping the exchange's own book up to date."""
+        if apply_to_exchange_book:
+            book = self.exchange_books[message["params"]["symbol"]]
+            (book.snapshot if message["method"] == "snapshotOrderbook" else book.update)(message)
+        self.stream.push(message, index)
+
+    async def wait_until_tracker_applied_everything(self, trading_pair: str):
+        """Until the data source has read every message and the tracker applied every message it was given."""
+        await self.wait_until(lambda: all(self.stream.all_delivered(index)
+                                          for index in range(len(self.stream.websockets))))
+        await self.wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()))
+        last_update_id = self.last_update_ids[trading_pair]
+        await self.wait_until(lambda: trading_pair in self.tracker.order_books and max(
+            self.tracker.order_books[trading_pair].last_diff_uid,
+            self.tracker.order_books[trading_pair].snapshot_uid) >= last_update_id)
+
+    def assert_tracker_book_equals_exchange_book(self, trading_pair: str, symbol: str):
+        self.assertEqual(self.exchange_books[symbol].levels(), book_levels(self.tracker.order_books[trading_pair]))
+
+    async def test_book_equals_the_exchange_book_through_gap_resubscription_and_fresh_snapshot(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await self.wait_until(lambda: tracker.ready)
+        self.assertEqual(([(50.0, 9.0)], [(500.0, 9.0)]), book_levels(tracker.order_books[BTC_PAIR]),
+                         "the REST book initialises the tracker until the WS snapshot arrives")
+        await self.wait_for_subscriptions(count=2)
+
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1"), ("99", "2")],
+                                    asks=[("101", "1"), ("102", "2")]))
+        await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
+        await self.send(ws_update(BTC_SYMBOL, 1002, asks=[("101", "0"), ("101.5", "4")]))
+        await self.send(ws_update(BTC_SYMBOL, 1003, bids=[("100", "5")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+
+        # 1004 never reaches us: it removes the levels 1001 and 1002 added.
+        self.exchange_books[BTC_SYMBOL].update(ws_update(BTC_SYMBOL, 1004, bids=[("99.5", "0")], asks=[("101.5", "0")]))
+        await self.send(ws_update(BTC_SYMBOL, 1005, asks=[("103", "1")]))
+        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2)
+        self.assertEqual([{"symbol": BTC_SYMBOL}],
+                         [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
+        await self.send(ws_update(BTC_SYMBOL, 1006, bids=[("98", "1")]))  # arrives while waiting: dropped
+
+        await self.send(ws_snapshot(BTC_SYMBOL, 1006, bids=[("100", "5"), ("99", "2"), ("98", "1")],
+                                    asks=[("102", "2"), ("103", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1007, bids=[("100", "0")], asks=[("102.5", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1008, bids=[("99", "2.5")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assertEqual(([(99.0, 2.5), (98.0, 1.0)], [(102.0, 2.0), (102.5, 1.0), (103.0, 1.0)]),
+                         book_levels(tracker.order_books[BTC_PAIR]))
+        self.assertEqual(0, tracker.metrics.total_diffs_rejected,
+                         "the REST sequence never made the tracker drop a diff")
+        self.assertEqual(1, len(self.stream.websockets))
+
+    async def test_control_with_hummingbot_ordering_the_stale_levels_come_back(self):
+        # The same scenario with Hummingbot's message ordering: proves the test above sees the trap it guards against.
+        with patch.object(NonkycOrderBookMessage, "__lt__", OrderBookMessage.__lt__):
+            self.data_source._trading_pairs[:] = [BTC_PAIR]
+            tracker = self.start_tracker([BTC_PAIR])
+            await self.wait_until(lambda: tracker.ready)
+            await self.wait_for_subscriptions(count=2)
+            await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("102", "2")]))
+            await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
+            await self.send(ws_update(BTC_SYMBOL, 1003, asks=[("103", "1")]))
+            await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2)
+            await self.send(ws_snapshot(BTC_SYMBOL, 1003, bids=[("100", "1")], asks=[("102", "2"), ("103", "1")]))
+            await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+            self.assertIn((99.5, 3.0), book_levels(tracker.order_books[BTC_PAIR])[0])
+            self.assertNotEqual(self.exchange_books[BTC_SYMBOL].levels(), book_levels(tracker.order_books[BTC_PAIR]))
+
+    async def test_book_equals_the_exchange_book_after_a_reconnection(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await self.wait_until(lambda: tracker.ready)
+        await self.wait_for_subscriptions(count=2)
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
+        for sequence in range(1001, 1041):
+            await self.send(ws_update(BTC_SYMBOL, sequence, bids=[(f"{90 + sequence % 7}", f"{sequence % 3}")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+
+        self.stream.close()
+        await self.wait_for_subscriptions(count=2, index=1)
+        # Changes made while disconnected only show in the new snapshot.
+        await self.send(ws_snapshot(BTC_SYMBOL, 1100, bids=[("95", "4")], asks=[("101", "2"), ("104", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1101, asks=[("101", "0")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assertEqual(([(95.0, 4.0)], [(104.0, 1.0)]), book_levels(tracker.order_books[BTC_PAIR]))
+
+    async def test_snapshot_and_many_diffs_before_the_tracker_is_ready_keep_their_order(self):
+        # While ETH's REST book is still being fetched the tracker is not ready: BTC's WS snapshot and 40 diffs (more
+        # than the 32 the tracker replays) arrive, and ETH's WS snapshot arrives before ETH's book exists.
+        release_init = asyncio.Event()
+
+        async def slow_init_sleep(delay):
+            await release_init.wait()
+
+        tracker = self.start_tracker([BTC_PAIR, ETH_PAIR], init_sleep=slow_init_sleep)
+        await self.wait_until(lambda: BTC_PAIR in tracker.order_books)
+        await self.wait_for_subscriptions(count=4)
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
+        for sequence in range(1001, 1041):
+            await self.send(ws_update(BTC_SYMBOL, sequence, asks=[(f"{101 + sequence % 9}", f"{sequence % 4}")]))
+        await self.send(ws_snapshot(ETH_SYMBOL, 7000, bids=[("10", "1")], asks=[("11", "1")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assertFalse(tracker.ready)
+
+        release_init.set()
+        await self.wait_until(lambda: tracker.ready)
+        await self.send(ws_update(ETH_SYMBOL, 7001, bids=[("10.5", "2")]))
+        await self.wait_until_tracker_applied_everything(ETH_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assert_tracker_book_equals_exchange_book(ETH_PAIR, ETH_SYMBOL)
+        self.assertNotIn((40.0, 9.0), book_levels(tracker.order_books[ETH_PAIR])[0], "no REST-era level is left")
+
+    async def test_trades_reach_the_tracker_once(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await self.wait_until(lambda: tracker.ready)
+        await self.wait_for_subscriptions(count=2)
+
+        self.stream.push_all([ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1", price="67000")]),
+                              ws_trades("updateTrades", BTC_SYMBOL, [trade("a2", price="67100"),
+                                                                     trade("a2", price="67100")])])
+        await self.wait_until(lambda: tracker.metrics.total_trades_processed >= 1)
+        await self.deliver()
+
+        self.assertEqual(1, tracker.metrics.total_trades_processed)
+        self.assertEqual(67100.0, tracker.order_books[BTC_PAIR].last_trade_price)
