@@ -1,0 +1,5 @@
+import sys
+
+from demo.run_demo import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""
+scripts/nonkyc_market_maker.py started the way the demo starts it (Hummingbot's TradingCore, the real NonkycExchange,
+a real Clock) against the NonKYC sandbox on a free port, without simulated traders: the test sets the book itself.
+"""
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from typing import Callable, Dict, List, Optional
+
+from demo.headless import HeadlessHummingbot
+from demo.monitor import LogWatcher
+from demo.run_demo import CONNECTOR_NAME, SCRIPT_NAME, SCRIPTS_PATH, SandboxEnvironment
+from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+
+SYMBOL = "BTC/USDT"
+PAIR = "BTC-USDT"
+BOOK_MAKER = "sim-maker"
+STRATEGY_LOGGER = "hummingbot.strategy.strategy_v2_base"
+
+
+class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.sandbox = SandboxExchange(seed=7, simulated_traders=False)
+        await self.sandbox.start("127.0.0.1", 0)
+        self.environment = SandboxEnvironment()
+        self.environment.apply(self.sandbox.rest_url, self.sandbox.ws_url)
+        self.work_dir = Path(tempfile.mkdtemp(prefix="nonkyc-demo-test-"))
+        self.addCleanup(shutil.rmtree, self.work_dir, ignore_errors=True)
+        self.bot: Optional[HeadlessHummingbot] = None
+        self.tasks_before = asyncio.all_tasks()
+
+    async def asyncTearDown(self):
+        try:
+            if self.bot is not None:
+                await self.stop_bot()
+        finally:
+            await self.sandbox.stop()
+            self.environment.restore()
+        await asyncio.sleep(0.1)
+        leftovers = [task for task in asyncio.all_tasks() - self.tasks_before
+                     if task is not asyncio.current_task() and not task.done()]
+        self.assertEqual([], [task.get_coro().__qualname__ for task in leftovers])
+        await super().asyncTearDown()
+
+    # === Helpers ===
+
+    def quote_book(self, best_bid: str, best_ask: str):
+        """Replaces the book maker's quotes: one bid and one ask of 1 BTC."""
+        self.sandbox.cancel_all_orders(BOOK_MAKER, SYMBOL)
+        self.sandbox.place_order(BOOK_MAKER, SYMBOL, "buy", "limit", "1", best_bid)
+        self.sandbox.place_order(BOOK_MAKER, SYMBOL, "sell", "limit", "1", best_ask)
+
+    async def start_bot(self, **config) -> None:
+        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys={
+            CONNECTOR_NAME: {"nonkyc_api_key": DEFAULT_API_KEY, "nonkyc_api_secret": DEFAULT_API_SECRET}})
+        settings = {"connector_name": CONNECTOR_NAME, "trading_pair": PAIR, **config}
+        started = await self.bot.start_strategy(SCRIPT_NAME, settings, "nonkyc_market_maker_test.yml")
+        self.assertTrue(started)
+
+    async def stop_bot(self):
+        bot, self.bot = self.bot, None
+        try:
+            self.assertTrue(await bot.shutdown())
+            await asyncio.sleep(0.5)
+        finally:
+            await bot.close()
+
+    def user_orders(self, status: Optional[str] = None) -> List[Dict]:
+        return self.sandbox.orders("user", SYMBOL, status=status)
+
+    def active_quotes(self) -> Dict[str, Dict]:
+        return {order["side"]: order for order in self.user_orders("active")}
+
+    async def wait_for(self, condition: Callable[[], bool], description: str, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail(f"Timed out after {timeout} s waiting for {description}")
+            await asyncio.sleep(0.1)
+
+    # === Tests ===
+
+    async def test_quotes_are_placed_refreshed_and_cancelled_on_stop(self):
+        self.quote_book(best_bid="67000.00", best_ask="67100.00")  # mid 67050
+        await self.start_bot(order_amount="0.0012345678", bid_spread="0.0012345", ask_spread="0.0012345",
+                             order_refresh_time="2")
+
+        await self.wait_for(lambda: len(self.active_quotes()) == 2, "the first bid and ask")
+        first = self.active_quotes()
+        # bid 66967.226775 rounded down, ask 67132.773225 rounded up, amount truncated to 6 decimals
+        self.assertEqual(("66967.22", "0.001234"), (first["buy"]["price"], first["buy"]["quantity"]))
+        self.assertEqual(("67132.78", "0.001234"), (first["sell"]["price"], first["sell"]["quantity"]))
+        self.assertEqual("limit", first["buy"]["type"])
+        self.assertTrue(first["buy"]["userProvidedId"].startswith("HBOT"))
+
+        # mid 67070, a move that does not reach our quotes: bid 66987.202085 -> 66987.20, ask 67152.797915 -> 67152.80
+        self.quote_book(best_bid="67020.00", best_ask="67120.00")
+        await self.wait_for(lambda: {order["price"] for order in self.active_quotes().values()}
+                            == {"66987.20", "67152.80"}, "the re-quote around the new mid")
+
+        first_ids = {first["buy"]["id"], first["sell"]["id"]}
+        statuses = {order["id"]: order["status"] for order in self.user_orders()}
+        self.assertEqual({"Cancelled"}, {statuses[order_id] for order_id in first_ids})
+
+        await self.stop_bot()
+
+        self.assertEqual([], self.user_orders("active"))
+        self.assertEqual({"Cancelled"}, {order["status"] for order in self.user_orders()})
+        self.assertEqual(4, len(self.user_orders()))
+
+    async def test_only_the_order_the_balance_covers_is_placed(self):
+        self.quote_book(best_bid="67000.00", best_ask="67100.00")
+        self.sandbox.set_balance("user", "USDT", "20")  # far from the 67 USDT a 0.001 BTC bid needs
+
+        with self.assertLogs(STRATEGY_LOGGER, level="INFO") as logs:
+            await self.start_bot(order_amount="0.001", bid_spread="0.002", ask_spread="0.002",
+                                 order_refresh_time="30")
+            await self.wait_for(lambda: len(self.active_quotes()) == 1, "the ask")
+            await asyncio.sleep(1.5)  # one more tick: still no bid
+
+        self.assertEqual(["sell"], list(self.active_quotes()))
+        self.assertEqual("67184.10", self.active_quotes()["sell"]["price"])
+        self.assertTrue(any("Skipping the buy order of 0.001000 BTC at 66915.90 USDT: the available balance does "
+                            "not cover it" in line for line in logs.output), logs.output)
+
+    async def test_a_fill_is_reported_and_the_strategy_keeps_quoting_the_other_side(self):
+        self.quote_book(best_bid="66000.00", best_ask="68100.00")  # mid 67050, our quotes inside the spread
+        await self.start_bot(order_amount="0.002", bid_spread="0.001", ask_spread="0.001", order_refresh_time="30")
+        await self.wait_for(lambda: len(self.active_quotes()) == 2, "the bid and the ask")
+        strategy = self.bot.trading_core.strategy
+
+        with self.assertLogs(STRATEGY_LOGGER, level="INFO") as logs:
+            # A taker sells into our bid (66982.95): it is the best bid, so it fills first.
+            self.sandbox.place_order("sim-taker", SYMBOL, "sell", "market", "0.002")
+            await self.wait_for(lambda: len(strategy.open_orders()) == 1, "the bot to see the fill")
+
+        self.assertEqual(["sell"], list(self.active_quotes()))
+        self.assertFalse(strategy.open_orders()[0].is_buy)
+        self.assertTrue(any("Filled: buy 0.002000 BTC at 66982.95 USDT" in line for line in logs.output), logs.output)
+        balances = self.sandbox.balances("user")
+        self.assertEqual(Decimal("2.002"), balances["BTC"]["total"])
+
+    async def test_the_demo_counts_the_resyncs_the_connector_logs(self):
+        root = logging.getLogger()
+        watcher = LogWatcher()
+        root.addHandler(watcher)
+        self.addCleanup(root.removeHandler, watcher)
+        self.addCleanup(root.setLevel, root.level)
+        root.setLevel(logging.INFO)  # as the demo's logging set-up does: the connection lines are INFO
+        self.quote_book(best_bid="67000.00", best_ask="67100.00")
+        await self.start_bot(order_amount="0.001", order_refresh_time="30")
+        connector = self.bot.trading_core.connectors[CONNECTOR_NAME]
+        await self.wait_for(lambda: connector.ready, "the connector")
+        self.assertEqual((1, 1, 0), (watcher.public_stream_connections, watcher.private_stream_connections,
+                                     watcher.gap_resubscriptions))
+
+        self.sandbox.faults.skip_ws_sequence(symbol=SYMBOL)
+        self.quote_book(best_bid="67010.00", best_ask="67090.00")  # book updates: the first one jumps a number
+        await self.wait_for(lambda: watcher.gap_resubscriptions == 1, "the gap re-subscription")
+        self.sandbox.faults.drop_ws_connections()
+        await self.wait_for(lambda: watcher.reconnections == 2, "both streams to reconnect")
+
+        self.assertEqual(0, watcher.error_count, watcher.errors)
