@@ -6,10 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 ./setup.sh
 
-LINT_PATHS=(hummingbot test scripts)
-for optional in nonkyc_sandbox benchmarks; do
-    [[ -d "$optional" ]] && LINT_PATHS+=("$optional")
-done
+LINT_PATHS=(hummingbot test scripts nonkyc_sandbox demo benchmarks)
 
 echo "== flake8"
 .venv/bin/flake8 "${LINT_PATHS[@]}"
@@ -17,4 +14,4 @@ echo "== isort"
 .venv/bin/isort --check-only --diff "${LINT_PATHS[@]}"
 echo "== pytest"
 .venv/bin/python -m pytest \
-    --cov=hummingbot.connector.exchange.nonkyc --cov-report=term-missing --cov-fail-under=90 "$@"
+    --cov=hummingbot/connector/exchange/nonkyc --cov-report=term-missing --cov-fail-under=90 "$@"

@@ -338,7 +338,8 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     # === Message loop ===
 
     async def _process_websocket_messages(self, websocket_assistant: WSAssistant):
-        self._ping_task = safe_ensure_future(self._ping_periodically(websocket_assistant))
+        self._ping_task = safe_ensure_future(web_utils.ping_periodically(
+            websocket_assistant, self._ping_interval, self.logger(), "NonKYC public stream"))
         try:
             async for ws_response in websocket_assistant.iter_messages():
                 self._process_message(ws_response.data)
@@ -618,19 +619,6 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         message_queue.put_nowait(raw_message)
 
     # === Heartbeat and interruption ===
-
-    async def _ping_periodically(self, websocket_assistant: WSAssistant):
-        """A client ping every `_ping_interval` seconds, whatever the traffic."""
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            try:
-                await websocket_assistant.ping()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                # The message loop notices the broken connection and reconnects.
-                self.logger().debug(f"NonKYC public stream: ping failed ({error!r}).")
-                return
 
     def _cancel_ping_task(self):
         if self._ping_task is not None and not self._ping_task.done():

@@ -175,7 +175,8 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
 
     async def _process_websocket_messages(self, websocket_assistant: WSAssistant, queue: asyncio.Queue):
         self._flush_buffered_events()
-        self._ping_task = safe_ensure_future(self._ping_periodically(websocket_assistant))
+        self._ping_task = safe_ensure_future(web_utils.ping_periodically(
+            websocket_assistant, self._ping_interval, self.logger(), "NonKYC private stream"))
         try:
             async for ws_response in websocket_assistant.iter_messages():
                 await self._process_event_message(event_message=ws_response.data, queue=queue)
@@ -313,19 +314,6 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
         for event in self._buffered_events:
             self._output_queue.put_nowait(event)
         self._buffered_events.clear()
-
-    async def _ping_periodically(self, websocket_assistant: WSAssistant):
-        """Client pings every WS_PING_INTERVAL seconds, whatever the traffic; the pongs keep the connection fresh."""
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            try:
-                await websocket_assistant.ping()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exception:
-                # The receive loop notices the broken connection and reconnects.
-                self.logger().debug(f"NonKYC private stream: ping failed ({exception}).")
-                return
 
     def _cancel_ping_task(self):
         if self._ping_task is not None and not self._ping_task.done():

@@ -1,3 +1,5 @@
+import asyncio
+import logging
 import os
 from typing import Any, Callable, Dict, Optional
 
@@ -8,6 +10,7 @@ from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
 from hummingbot.core.web_assistant.auth import AuthBase
 from hummingbot.core.web_assistant.connections.data_types import RESTMethod
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
+from hummingbot.core.web_assistant.ws_assistant import WSAssistant
 
 
 def rest_base_url() -> str:
@@ -78,3 +81,19 @@ def error_in_response(response: Any) -> Optional[Dict[str, Any]]:
         error = response["error"]
         return error if isinstance(error, dict) else {"code": None, "message": str(error)}
     return None
+
+
+async def ping_periodically(websocket_assistant: WSAssistant, interval: float, logger: logging.Logger, stream: str):
+    """
+    A client ping every `interval` seconds, whatever the traffic (NonKYC clients ping about every 20 s). Returns when
+    a ping fails: the stream's receive loop then notices the broken connection and reconnects.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await websocket_assistant.ping()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.debug(f"{stream}: ping failed ({error}).")
+            return

@@ -1,10 +1,10 @@
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 from decimal import Decimal
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogRecorder
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from unittest.mock import AsyncMock, patch
@@ -158,15 +158,6 @@ class FakePublicStream:
     def all_delivered(self, index: int = -1) -> bool:
         key = self.websockets[index]._stable_key
         return self.mocking_assistant._incoming_websocket_aiohttp_queues[key].empty()
-
-
-class LogRecorder(logging.Handler):
-    def __init__(self):
-        super().__init__(level=1)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord):
-        self.records.append(record)
 
 
 class NonkycOrderBookDataSourceTestBase(IsolatedAsyncioWrapperTestCase):

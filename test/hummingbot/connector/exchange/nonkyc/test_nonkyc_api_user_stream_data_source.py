@@ -3,8 +3,8 @@ import contextlib
 import hashlib
 import hmac
 import json
-import logging
 import os
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogRecorder
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, List, Optional
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -111,15 +111,6 @@ class FakeNonkycServer:
 
     def sent_methods(self, index: int = -1) -> List[str]:
         return [message["method"] for message in self.sent(index)]
-
-
-class LogRecorder(logging.Handler):
-    def __init__(self):
-        super().__init__(level=1)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord):
-        self.records.append(record)
 
 
 class NonkycAPIUserStreamDataSourceTests(IsolatedAsyncioWrapperTestCase):

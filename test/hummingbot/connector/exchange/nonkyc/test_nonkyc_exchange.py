@@ -1,17 +1,14 @@
 import asyncio
 import json
 import logging
-import os
 import re
 from decimal import Decimal
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, clear_url_overrides
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from unittest.mock import AsyncMock, MagicMock, patch
 
 import aiohttp
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
-from bidict import bidict
 from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
@@ -23,7 +20,6 @@ from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
 from hummingbot.core.data_type.trade_fee import AddedToCostTradeFee, TokenAmount, TradeFeeBase
-from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
 
 
@@ -100,18 +96,9 @@ class NonkycExchangeShapes:
 class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests):
     """Hummingbot's generic connector suite, fed with NonKYC shapes."""
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.env_patcher = patch.dict(os.environ)
-        cls.env_patcher.start()
-        os.environ.pop(CONSTANTS.REST_URL_ENV_VAR, None)
-        os.environ.pop(CONSTANTS.WSS_URL_ENV_VAR, None)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.env_patcher.stop()
-        super().tearDownClass()
+    def setUp(self) -> None:
+        clear_url_overrides(self)
+        super().setUp()
 
     # --- URLs ---
 
@@ -482,33 +469,17 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
         return book
 
 
-class NonkycExchangeBehaviourTests(IsolatedAsyncioWrapperTestCase):
+class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
     """NonKYC-specific behaviour of the exchange's REST side, with aioresponses and the real NonKYC shapes."""
 
-    level = 0
     trading_pair = "COINALPHA-HBOT"
     exchange_symbol = "COINALPHA/HBOT"
     other_pair = "ETH-USDT"
     other_symbol = "ETH/USDT"
+    symbol_map = {exchange_symbol: trading_pair, other_symbol: other_pair}
 
     def setUp(self) -> None:
         super().setUp()
-        self.env = patch.dict(os.environ)
-        self.env.start()
-        os.environ.pop(CONSTANTS.REST_URL_ENV_VAR, None)
-        os.environ.pop(CONSTANTS.WSS_URL_ENV_VAR, None)
-        self.log_records: List[logging.LogRecord] = []
-        self.exchange = NonkycExchange(nonkyc_api_key="testAPIKey", nonkyc_api_secret="testSecret",
-                                       trading_pairs=[self.trading_pair, self.other_pair])
-        self.exchange._time_synchronizer.add_time_offset_ms_sample(0)
-        self.exchange._time_synchronizer.time = MagicMock(return_value=1640780100.0)
-        self.exchange._set_trading_pair_symbol_map(
-            bidict({self.exchange_symbol: self.trading_pair, self.other_symbol: self.other_pair}))
-        self.exchange._set_current_timestamp(1640780000)
-        self.exchange._sleep = AsyncMock()
-        for logger in (self.exchange.logger(), self.exchange._order_tracker.logger()):
-            logger.setLevel(1)
-            logger.addHandler(self)
         self.exchange._trading_rules = {
             self.trading_pair: TradingRule(self.trading_pair, min_order_size=Decimal("0.01"),
                                            min_price_increment=Decimal("0.0001"),
@@ -519,24 +490,8 @@ class NonkycExchangeBehaviourTests(IsolatedAsyncioWrapperTestCase):
                                          min_base_amount_increment=Decimal("0.0001"),
                                          supports_market_orders=False),
         }
-        self.failures = EventLogger()
-        self.fills = EventLogger()
-        self.cancellations = EventLogger()
-        self.exchange.add_listener(MarketEvent.OrderFailure, self.failures)
-        self.exchange.add_listener(MarketEvent.OrderFilled, self.fills)
-        self.exchange.add_listener(MarketEvent.OrderCancelled, self.cancellations)
-
-    def tearDown(self) -> None:
-        for logger in (self.exchange.logger(), self.exchange._order_tracker.logger()):
-            logger.removeHandler(self)
-        self.env.stop()
-        super().tearDown()
-
-    def handle(self, record: logging.LogRecord):
-        self.log_records.append(record)
-
-    def logged(self, level: str, fragment: str) -> bool:
-        return any(record.levelname == level and fragment in record.getMessage() for record in self.log_records)
+        self.failures = self.events[MarketEvent.OrderFailure]
+        self.fills = self.events[MarketEvent.OrderFilled]
 
     def track(self, client_id: str = "HBOT1", exchange_id: Optional[str] = NonkycExchangeShapes.exchange_order_id,
               trading_pair: Optional[str] = None, amount: str = "1", price: str = "10000",

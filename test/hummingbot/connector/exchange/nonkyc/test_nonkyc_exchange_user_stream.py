@@ -1,69 +1,31 @@
 import asyncio
 import json
-import logging
-import os
 from decimal import Decimal
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase
 from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes, url_regex
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Dict, List, Optional
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import AsyncMock
 
 from aioresponses import aioresponses
-from bidict import bidict
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
-from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
-from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
 
 
-class NonkycExchangeUserStreamTests(IsolatedAsyncioWrapperTestCase):
+class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
     """The exchange's handling of private stream events (issue: private stream reconciliation)."""
 
-    level = 0
     trading_pair = "COINALPHA-HBOT"
     exchange_symbol = "COINALPHA/HBOT"
 
     def setUp(self) -> None:
         super().setUp()
-        self.env = patch.dict(os.environ)
-        self.env.start()
-        os.environ.pop(CONSTANTS.REST_URL_ENV_VAR, None)
-        self.log_records: List[logging.LogRecord] = []
-        self.exchange = NonkycExchange(nonkyc_api_key="testAPIKey", nonkyc_api_secret="testSecret",
-                                       trading_pairs=[self.trading_pair])
-        self.exchange._time_synchronizer.add_time_offset_ms_sample(0)
-        self.exchange._time_synchronizer.time = MagicMock(return_value=1640780100.0)
-        self.exchange._set_trading_pair_symbol_map(bidict({self.exchange_symbol: self.trading_pair}))
-        self.exchange._set_current_timestamp(1640780000)
-        self.exchange._sleep = AsyncMock()
         self.exchange._trading_rules = {self.trading_pair: TradingRule(
             self.trading_pair, min_order_size=Decimal("0.01"), min_price_increment=Decimal("0.0001"),
             min_base_amount_increment=Decimal("0.000001"))}
-        for logger in (self.exchange.logger(), self.exchange._order_tracker.logger()):
-            logger.setLevel(1)
-            logger.addHandler(self)
-        self.events: Dict[MarketEvent, EventLogger] = {}
-        for event in (MarketEvent.OrderFilled, MarketEvent.OrderCancelled, MarketEvent.BuyOrderCompleted,
-                      MarketEvent.BuyOrderCreated, MarketEvent.OrderFailure):
-            self.events[event] = EventLogger()
-            self.exchange.add_listener(event, self.events[event])
-
-    def tearDown(self) -> None:
-        for logger in (self.exchange.logger(), self.exchange._order_tracker.logger()):
-            logger.removeHandler(self)
-        self.env.stop()
-        super().tearDown()
-
-    def handle(self, record: logging.LogRecord):
-        self.log_records.append(record)
-
-    def logged(self, level: str, fragment: str) -> List[logging.LogRecord]:
-        return [record for record in self.log_records
-                if record.levelname == level and fragment in record.getMessage()]
 
     def track(self, client_id: str, exchange_id: Optional[str], amount: str = "1",
               state: OrderState = OrderState.OPEN) -> InFlightOrder:

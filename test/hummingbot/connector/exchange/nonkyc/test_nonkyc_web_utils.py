@@ -1,7 +1,7 @@
 import json
 import os
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import clear_url_overrides
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from unittest.mock import patch
 
 from aioresponses import aioresponses
 
@@ -12,14 +12,7 @@ class NonkycWebUtilsTests(IsolatedAsyncioWrapperTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.env = patch.dict(os.environ)
-        self.env.start()
-        os.environ.pop(CONSTANTS.REST_URL_ENV_VAR, None)
-        os.environ.pop(CONSTANTS.WSS_URL_ENV_VAR, None)
-
-    def tearDown(self) -> None:
-        self.env.stop()
-        super().tearDown()
+        clear_url_overrides(self)
 
     def test_production_urls_by_default(self):
         self.assertEqual("https://api.nonkyc.io/api/v2/market/getlist",
