@@ -14,8 +14,9 @@ Each refresh cycle:
 
 When the strategy stops, it cancels its open orders and waits (a few seconds at most) for the confirmations.
 
-Run it from the Hummingbot client with `create --v2-config nonkyc_market_maker` then `start --v2 <config>.yml`, or see
-`./run_demo.sh` for a run against the local NonKYC sandbox.
+Run it with the hbot CLI: `create nonkyc_market_maker --set trading_pair=BTC-USDT --name <config>.yml`, then
+`start <config>.yml` (see the README; `connector_name=nonkyc_paper_trade` paper trades), or see `./run_demo.sh` for a
+run against the local NonKYC sandbox.
 """
 import asyncio
 import logging
@@ -27,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 from pydantic import Field, field_validator
 
 from hummingbot.connector.connector_base import ConnectorBase
+from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import split_hb_trading_pair
 from hummingbot.core.data_type.common import MarketDict, OrderType, PriceType, TradeType
 from hummingbot.core.data_type.limit_order import LimitOrder
@@ -119,8 +121,13 @@ class NonkycMarketMaker(StrategyV2Base):
         return (Decimal(str(self.connector.get_price_by_type(pair, bid_price_type))),
                 Decimal(str(self.connector.get_price_by_type(pair, ask_price_type))))
 
+    def trading_rules(self) -> Optional[Dict[str, TradingRule]]:
+        """The connector's trading rules; None for paper-trade connectors, which have none and accept any size."""
+        return getattr(self.connector, "trading_rules", None)
+
     def create_proposal(self) -> List[OrderCandidate]:
-        if self.config.trading_pair not in self.connector.trading_rules:
+        rules = self.trading_rules()
+        if rules is not None and self.config.trading_pair not in rules:
             self.log_with_clock(logging.WARNING, f"Not quoting {self.config.trading_pair}: "
                                                  f"{self.config.connector_name} has no trading rule for it.")
             return []
@@ -145,7 +152,10 @@ class NonkycMarketMaker(StrategyV2Base):
 
     def apply_trading_rules(self, proposal: List[OrderCandidate]) -> List[OrderCandidate]:
         """Drops the orders the exchange would refuse: below the minimum size or the minimum notional."""
-        rule = self.connector.trading_rules.get(self.config.trading_pair)
+        rules = self.trading_rules()
+        if rules is None:
+            return proposal
+        rule = rules.get(self.config.trading_pair)
         if rule is None:
             return []
         accepted = []

@@ -64,6 +64,21 @@ class NonkycMarketMakerQuotingTests(IsolatedAsyncioWrapperTestCase):
         self.strategies.append(strategy)
         return strategy
 
+    async def test_a_connector_without_trading_rules_like_paper_trade_still_quotes_within_budget(self):
+        self.connector = ConnectorWithoutTradingRules("", "", trading_pairs=[PAIR])
+        self.connector._trading_rules[PAIR] = btc_usdt_rule()  # used only to quantize prices and amounts
+        self.set_book(bids=[("67000", "1")], asks=[("67100", "1")])
+        self.set_balances(BTC="2", USDT="100000")
+        strategy = self.strategy(order_amount=Decimal("0.001"), bid_spread=Decimal("0.002"),
+                                 ask_spread=Decimal("0.002"))
+
+        proposal = strategy.apply_budget(strategy.apply_trading_rules(strategy.create_proposal()))
+
+        mid = (Decimal("67000") + Decimal("67100")) / 2
+        self.assertEqual([(TradeType.BUY, (mid * Decimal("0.998")).quantize(Decimal("0.01")), Decimal("0.001")),
+                          (TradeType.SELL, (mid * Decimal("1.002")).quantize(Decimal("0.01")), Decimal("0.001"))],
+                         self.sides_prices_amounts(proposal))
+
     @staticmethod
     def sides_prices_amounts(proposal) -> List[Tuple[TradeType, Decimal, Decimal]]:
         return [(candidate.order_side, candidate.price, candidate.amount) for candidate in proposal]
@@ -181,3 +196,11 @@ class NonkycMarketMakerQuotingTests(IsolatedAsyncioWrapperTestCase):
 
         self.assertEqual([], proposal)
         self.assertTrue(any("Not quoting BTC-USDT: nonkyc has no trading rule for it." in line for line in logs.output))
+
+
+class ConnectorWithoutTradingRules(NonkycExchange):
+    """Like Hummingbot's paper-trade connectors (`nonkyc_paper_trade`), which have no `trading_rules` attribute."""
+
+    @property
+    def trading_rules(self):
+        raise AttributeError("paper-trade connectors have no trading rules")
