@@ -81,11 +81,12 @@ log "using $("$PYTHON" --version 2>&1) at $PYTHON"
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$BOOTSTRAP"
+PIP_CONFIG_FILE=/dev/null "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$BOOTSTRAP"
 
 log "installing the locked dependencies (hummingbot is built from source: a few minutes the first time)"
+# hummingbot is always built from its source distribution (its wheels need a newer glibc than Debian 12's anyway).
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
-    -r "$LOCK" --build-constraint "$BUILD_CONSTRAINTS"
+    -r "$LOCK" --build-constraint "$BUILD_CONSTRAINTS" --no-binary hummingbot
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
 
 link_into_hummingbot
