@@ -77,6 +77,12 @@ fi
 started=$(date +%s)
 PYTHON="$(find_python)" || { log "Python 3.12 or 3.11 is required and was not found."; exit 1; }
 log "using $("$PYTHON" --version 2>&1) at $PYTHON"
+if ! "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+    # Checked with uv: hummingbot 20260922 requires pandas-ta>=0.4.71b, whose only release needs Python >= 3.12.
+    log "hummingbot 20260922 cannot be installed on Python 3.11: it requires pandas-ta>=0.4.71b0, which needs"
+    log "Python >= 3.12. Install Python 3.12 (for example 'pyenv install 3.12') and run set-up again."
+    exit 1
+fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYTHON" -m venv "$VENV"
