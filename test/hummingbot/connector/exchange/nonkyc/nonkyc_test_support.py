@@ -1,9 +1,10 @@
 """Shared set-up of the NonKYC connector tests."""
+import asyncio
 import logging
 import os
 import unittest
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 from unittest.mock import AsyncMock, MagicMock, patch
 
 from bidict import bidict
@@ -23,6 +24,13 @@ def clear_url_overrides(test_case: unittest.TestCase):
         os.environ.pop(name, None)
 
 
+def drain_queue(queue: asyncio.Queue) -> List[Any]:
+    messages = []
+    while not queue.empty():
+        messages.append(queue.get_nowait())
+    return messages
+
+
 class LogRecorder(logging.Handler):
     def __init__(self):
         super().__init__(level=1)
@@ -30,6 +38,19 @@ class LogRecorder(logging.Handler):
 
     def emit(self, record: logging.LogRecord):
         self.records.append(record)
+
+
+class LogAssertions:
+    """Log look-ups for test cases that record logs in `self.log_recorder`."""
+
+    log_recorder: LogRecorder
+
+    def log_messages(self, level: Optional[str] = None) -> List[str]:
+        return [record.getMessage() for record in self.log_recorder.records
+                if level is None or record.levelname == level]
+
+    def is_logged(self, level: str, text: str) -> bool:
+        return any(text in message for message in self.log_messages(level))
 
 
 class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):

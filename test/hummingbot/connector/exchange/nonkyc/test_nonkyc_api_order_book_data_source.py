@@ -4,7 +4,7 @@ import json
 import os
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogRecorder
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogAssertions, LogRecorder, drain_queue
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from unittest.mock import AsyncMock, patch
@@ -160,7 +160,7 @@ class FakePublicStream:
         return self.mocking_assistant._incoming_websocket_aiohttp_queues[key].empty()
 
 
-class NonkycOrderBookDataSourceTestBase(IsolatedAsyncioWrapperTestCase):
+class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
@@ -254,17 +254,7 @@ class NonkycOrderBookDataSourceTestBase(IsolatedAsyncioWrapperTestCase):
 
     @staticmethod
     def drain(queue: asyncio.Queue) -> List[Any]:
-        messages = []
-        while not queue.empty():
-            messages.append(queue.get_nowait())
-        return messages
-
-    def log_messages(self, level: Optional[str] = None) -> List[str]:
-        return [record.getMessage() for record in self.log_recorder.records
-                if level is None or record.levelname == level]
-
-    def is_logged(self, level: str, text: str) -> bool:
-        return any(text in message for message in self.log_messages(level))
+        return drain_queue(queue)
 
 
 class NonkycAPIOrderBookDataSourceRestTests(NonkycOrderBookDataSourceTestBase):

@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import json
 import os
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogRecorder
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogAssertions, LogRecorder, drain_queue
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, List, Optional
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -113,7 +113,7 @@ class FakeNonkycServer:
         return [message["method"] for message in self.sent(index)]
 
 
-class NonkycAPIUserStreamDataSourceTests(IsolatedAsyncioWrapperTestCase):
+class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
@@ -178,17 +178,7 @@ class NonkycAPIUserStreamDataSourceTests(IsolatedAsyncioWrapperTestCase):
         await self.wait_until(lambda: self.data_source._session_ready)
 
     def drain_output(self) -> List[Any]:
-        messages = []
-        while not self.output.empty():
-            messages.append(self.output.get_nowait())
-        return messages
-
-    def log_messages(self, level: Optional[str] = None) -> List[str]:
-        return [record.getMessage() for record in self.log_recorder.records
-                if level is None or record.levelname == level]
-
-    def is_logged(self, level: str, text: str) -> bool:
-        return any(text in message for message in self.log_messages(level))
+        return drain_queue(self.output)
 
     def assert_no_secret_in(self, text: str, login_request: Dict[str, Any]):
         self.assertNotIn(API_KEY, text)
