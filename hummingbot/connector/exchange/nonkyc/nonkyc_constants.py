@@ -58,32 +58,27 @@ _PUBLIC = [LinkedLimitWeightPair(ALL_REQUESTS_POOL, 1)]
 _PRIVATE = [LinkedLimitWeightPair(ALL_REQUESTS_POOL, 1), LinkedLimitWeightPair(PRIVATE_REQUESTS_POOL, 1)]
 _ORDERS = _PRIVATE + [LinkedLimitWeightPair(ORDER_REQUESTS_POOL, 1)]
 
+# Every endpoint's own limit, linked to the shared pools it counts against.
+_ENDPOINT_POOLS = {
+    SERVER_TIME_PATH_URL: _PUBLIC,
+    MARKETS_PATH_URL: _PUBLIC,
+    ORDER_BOOK_PATH_URL: _PUBLIC,
+    TICKERS_PATH_URL: _PUBLIC,
+    BALANCES_PATH_URL: _PRIVATE,
+    GET_ORDER_LIMIT_ID: _PRIVATE,
+    ACCOUNT_ORDERS_PATH_URL: _PRIVATE,
+    ACCOUNT_TRADES_PATH_URL: _PRIVATE,
+    CREATE_ORDER_PATH_URL: _ORDERS,
+    CANCEL_ORDER_PATH_URL: _ORDERS,
+    CANCEL_ALL_ORDERS_PATH_URL: _ORDERS,
+}
+
 RATE_LIMITS = [
-    RateLimit(limit_id=ALL_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
-    RateLimit(limit_id=PRIVATE_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
-    RateLimit(limit_id=ORDER_REQUESTS_POOL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND),
-    RateLimit(limit_id=SERVER_TIME_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PUBLIC),
-    RateLimit(limit_id=MARKETS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PUBLIC),
-    RateLimit(limit_id=ORDER_BOOK_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PUBLIC),
-    RateLimit(limit_id=TICKERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PUBLIC),
-    RateLimit(limit_id=BALANCES_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PRIVATE),
-    RateLimit(limit_id=GET_ORDER_LIMIT_ID, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PRIVATE),
-    RateLimit(limit_id=ACCOUNT_ORDERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PRIVATE),
-    RateLimit(limit_id=ACCOUNT_TRADES_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_PRIVATE),
-    RateLimit(limit_id=CREATE_ORDER_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_ORDERS),
-    RateLimit(limit_id=CANCEL_ORDER_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_ORDERS),
-    RateLimit(limit_id=CANCEL_ALL_ORDERS_PATH_URL, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND,
-              linked_limits=_ORDERS),
+    RateLimit(limit_id=pool, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND)
+    for pool in (ALL_REQUESTS_POOL, PRIVATE_REQUESTS_POOL, ORDER_REQUESTS_POOL)
+] + [
+    RateLimit(limit_id=endpoint, limit=REQUESTS_PER_SECOND, time_interval=ONE_SECOND, linked_limits=pools)
+    for endpoint, pools in _ENDPOINT_POOLS.items()
 ]
 
 # Order states, keyed by the lower-cased `status` of the exchange (REST orders and WS reports).
