@@ -2,8 +2,9 @@
 Order book diff throughput: the NonKYC connector against Binance's.
 
 Replays a synthetic stream of `updateOrderbook` messages (JSON text, 3 bid and 3 ask levels each) through exactly
-what the NonKYC public stream listener runs for each message - `json.loads`, then the data source's sequence check
-and parse (`NonkycAPIOrderBookDataSource._diff_message_from_update`), then `OrderBook.apply_diffs` - and, in the same
+what the NonKYC public stream listener runs for each message - `json.loads`, then the data source's routing,
+sequence check, parse and diff queue (`NonkycAPIOrderBookDataSource._process_message`), then `OrderBook.apply_diffs`
+- and, in the same
 run, the equivalent Binance `depthUpdate` stream through `json.loads`, `BinanceOrderBook.diff_message_from_exchange`
 and `OrderBook.apply_diffs`. Prints messages per second for both and their ratio, each the median of the rounds.
 
@@ -72,15 +73,21 @@ def synthetic_streams(count: int, seed: int) -> Tuple[str, List[str], List[str]]
 def nonkyc_replay(snapshot_text: str, messages: List[str]) -> Callable[[], OrderBook]:
     def run() -> OrderBook:
         data_source = NonkycAPIOrderBookDataSource(trading_pairs=[TRADING_PAIR], connector=None, api_factory=None)
-        data_source._register_order_book_subscription(SYMBOL, TRADING_PAIR)
-        snapshot = data_source._snapshot_message_from_ws(json.loads(snapshot_text)["params"])
+        # What subscribing the pair does, without a connection: the symbol's messages are expected, snapshot first.
+        data_source._trading_pair_by_symbol[SYMBOL] = TRADING_PAIR
+        data_source._sequences.expect_snapshot(SYMBOL)
+        # The message loop's own routing, sequence check and parse; the messages come out of its diff queue.
+        process_message = data_source._process_message
+        take = data_source._message_queue[data_source._diff_messages_queue_key].get_nowait
+        process_message(json.loads(snapshot_text))
+        snapshot = take()
         book = OrderBook()
         book.apply_snapshot(snapshot.bids, snapshot.asks, snapshot.update_id)
         loads = json.loads
-        diff_message_from_update = data_source._diff_message_from_update
         apply_diffs = book.apply_diffs
         for text in messages:
-            diff = diff_message_from_update(loads(text)["params"])
+            process_message(loads(text))
+            diff = take()
             apply_diffs(diff.bids, diff.asks, diff.update_id)
         return book
     return run

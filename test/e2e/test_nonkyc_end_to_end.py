@@ -5,14 +5,14 @@ exchange over real sockets (REST and WebSocket). No mocks. Every test is bounded
 import asyncio
 import logging
 import os
-import time
 from decimal import Decimal
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.hummingbot.connector.exchange.nonkyc.real_sockets import (
     close_shared_aiohttp_session,
     use_fresh_shared_aiohttp_session,
 )
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from unittest.mock import patch
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
@@ -79,7 +79,8 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         self.clock_tasks.append(asyncio.create_task(self.run_clock(clock)))
         self.connectors.append(connector)
         if wait_ready:
-            await self.wait_for(lambda: connector.ready, 30, f"connector never got ready: {connector.status_dict}")
+            await wait_until(lambda: connector.ready, 30,
+                             lambda: f"the connector to be ready ({connector.status_dict})", interval=0.05)
         return connector
 
     @staticmethod
@@ -97,20 +98,13 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
             logger.removeHandler(self)
         self.connectors.remove(connector)
 
-    async def wait_for(self, condition: Callable[[], bool], timeout: float, message: str = ""):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                self.fail(f"timed out after {timeout} s: {message}")
-            await asyncio.sleep(0.05)
-
     async def place(self, connector: NonkycExchange, side: str, amount: str, price: Optional[str] = None,
                     order_type: OrderType = OrderType.LIMIT) -> InFlightOrder:
         place = connector.buy if side == "buy" else connector.sell
         order_id = place(PAIR, Decimal(amount), order_type, Decimal(price) if price else Decimal("NaN"))
-        await self.wait_for(lambda: self.order(connector, order_id) is not None
-                            and self.order(connector, order_id).current_state != OrderState.PENDING_CREATE,
-                            10, f"order {order_id} was not created")
+        await wait_until(lambda: self.order(connector, order_id) is not None
+                         and self.order(connector, order_id).current_state != OrderState.PENDING_CREATE,
+                         10, f"order {order_id} to be created", interval=0.05)
         return self.order(connector, order_id)
 
     @staticmethod
@@ -126,9 +120,9 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
                 for asset in ("BTC", "USDT")}
 
     async def assert_balances_equal_sandbox(self, connector: NonkycExchange):
-        await self.wait_for(lambda: self.connector_balances(connector) == self.sandbox_balances(), 10,
-                            f"balances differ: connector {self.connector_balances(connector)}, "
-                            f"sandbox {self.sandbox_balances()}")
+        await wait_until(lambda: self.connector_balances(connector) == self.sandbox_balances(), 10,
+                         lambda: f"equal balances (connector {self.connector_balances(connector)}, "
+                                 f"sandbox {self.sandbox_balances()})", interval=0.05)
 
     def fills_of(self, connector: NonkycExchange) -> List[Tuple[str, Decimal, Decimal, Decimal]]:
         return sorted((event.exchange_trade_id, event.amount, event.price, event.trade_fee.flat_fees[0].amount)
@@ -156,18 +150,18 @@ class OrderLifecycleEndToEndTests(EndToEndTestCase):
         await self.assert_balances_equal_sandbox(connector)
 
         self.sandbox.place_order(TAKER, SYMBOL, "sell", "market", "0.004")
-        await self.wait_for(lambda: bid.executed_amount_base == Decimal("0.004"), 10, "partial fill not seen")
+        await wait_until(lambda: bid.executed_amount_base == Decimal("0.004"), 10, "the partial fill")
         self.assertEqual(OrderState.PARTIALLY_FILLED, bid.current_state)
         await self.assert_balances_equal_sandbox(connector)
 
         self.sandbox.place_order(TAKER, SYMBOL, "sell", "market", "0.006")
-        await self.wait_for(lambda: bid.is_filled and bid.is_done, 10, "full fill not seen")
+        await wait_until(lambda: bid.is_filled and bid.is_done, 10, "the full fill")
         self.assertEqual(1, len(connector.events[MarketEvent.BuyOrderCompleted].event_log))
         await self.assert_balances_equal_sandbox(connector)
 
         to_cancel = await self.place(connector, "buy", "0.002", "59000")
         connector.cancel(PAIR, to_cancel.client_order_id)
-        await self.wait_for(lambda: to_cancel.is_cancelled, 10, "cancel not seen")
+        await wait_until(lambda: to_cancel.is_cancelled, 10, "the cancel")
         self.assertEqual("Cancelled", self.sandbox.orders(USER, SYMBOL)[0]["status"])
         await self.assert_balances_equal_sandbox(connector)
 
@@ -191,11 +185,11 @@ class OrderLifecycleEndToEndTests(EndToEndTestCase):
         connector = await self.start_connector()
 
         buy = await self.place(connector, "buy", "0.008", order_type=OrderType.MARKET)
-        await self.wait_for(lambda: buy.is_filled, 10, "market buy not filled")
+        await wait_until(lambda: buy.is_filled, 10, "the market buy to fill")
         self.assertEqual([Decimal("61000"), Decimal("61010")],
                          sorted(fill.fill_price for fill in buy.order_fills.values()))
         sell = await self.place(connector, "sell", "0.004", order_type=OrderType.MARKET)
-        await self.wait_for(lambda: sell.is_filled, 10, "market sell not filled")
+        await wait_until(lambda: sell.is_filled, 10, "the market sell to fill")
 
         await self.assert_balances_equal_sandbox(connector)
         self.assertEqual(self.sandbox_fills(), self.fills_of(connector))
@@ -216,9 +210,9 @@ class FaultsEndToEndTests(EndToEndTestCase):
         return self.sandbox.order_book_levels(SYMBOL, limit=CONSTANTS.ORDER_BOOK_SNAPSHOT_DEPTH)
 
     async def assert_book_equals_sandbox(self, connector: NonkycExchange, context: str):
-        await self.wait_for(lambda: self.connector_levels(connector) == self.sandbox_levels(), 10,
-                            f"{context}: books differ:\nconnector {self.connector_levels(connector)}\n"
-                            f"sandbox   {self.sandbox_levels()}")
+        await wait_until(lambda: self.connector_levels(connector) == self.sandbox_levels(), 10,
+                         lambda: f"equal books {context}:\nconnector {self.connector_levels(connector)}\n"
+                                 f"sandbox   {self.sandbox_levels()}", interval=0.05)
 
     def change_book(self, step: int) -> Dict:
         """One maker order and one cancel: each changes the book, so each produces updateOrderbook messages."""
@@ -243,8 +237,10 @@ class FaultsEndToEndTests(EndToEndTestCase):
             self.sandbox.cancel_order(MAKER, order["id"])
         await self.assert_book_equals_sandbox(connector, "after duplicated updates")
 
+        connections = connector.order_book_tracker.data_source.connection_count
         self.sandbox.faults.drop_ws_connections()
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: connector.order_book_tracker.data_source.connection_count > connections, 10,
+                         "the public stream to reconnect")
         for step in range(12, 16):
             self.change_book(step)
         await self.assert_book_equals_sandbox(connector, "after a dropped connection")
@@ -271,8 +267,8 @@ class FaultsEndToEndTests(EndToEndTestCase):
             order = await self.place(connector, "sell", "0.001", "75000")
             # The private stream's `new` report may make the order open before the create call times out; the
             # time-out must then be resolved by the look-up, never by failing the order.
-            await self.wait_for(lambda: any("despite the ambiguous create answer" in record.getMessage()
-                                            for record in self.log_records), 10, "no look-up after the time-out")
+            await wait_until(lambda: any("despite the ambiguous create answer" in record.getMessage()
+                                         for record in self.log_records), 10, "the look-up after the time-out")
 
         self.assertEqual(OrderState.OPEN, order.current_state)
         self.assertEqual([], connector.events[MarketEvent.OrderFailure].event_log)
@@ -287,8 +283,8 @@ class FaultsEndToEndTests(EndToEndTestCase):
         for quantity in ("0.002", "0.003", "0.001"):
             self.sandbox.place_order(TAKER, SYMBOL, "sell", "market", quantity)
             self.sandbox.place_order(TAKER, SYMBOL, "buy", "market", quantity)
-        await self.wait_for(lambda: bid.executed_amount_base == ask.executed_amount_base == Decimal("0.006"), 10,
-                            "fills not seen")
+        await wait_until(lambda: bid.executed_amount_base == ask.executed_amount_base == Decimal("0.006"), 10,
+                         "the fills")
         # Force the REST fill polling on top of the WebSocket reports: nothing may be counted twice.
         await connector._update_order_status()
         await connector._update_orders_fills([bid, ask])
@@ -311,10 +307,10 @@ class FaultsEndToEndTests(EndToEndTestCase):
         second = await self.start_connector(saved_states=saved_states)
         restored_resting = self.order(second, resting.client_order_id)
         restored_filled = self.order(second, filled_while_down.client_order_id)
-        await self.wait_for(lambda: restored_filled.is_done and restored_resting.executed_amount_base
-                            == Decimal("0.004"), 15, "fills made while down were not picked up")
-        await self.wait_for(lambda: filled_while_down.client_order_id not in second.in_flight_orders, 10,
-                            "the order filled while down is still tracked as in flight")
+        await wait_until(lambda: restored_filled.is_done and restored_resting.executed_amount_base
+                         == Decimal("0.004"), 15, "the fills made while down to be picked up")
+        await wait_until(lambda: filled_while_down.client_order_id not in second.in_flight_orders, 10,
+                         "the order filled while down to leave the in-flight orders")
 
         self.assertEqual(OrderState.PARTIALLY_FILLED, restored_resting.current_state)
         self.assertIn(resting.client_order_id, second.in_flight_orders)
@@ -330,7 +326,7 @@ class FaultsEndToEndTests(EndToEndTestCase):
 
         self.assertIn("NonKYC refused the API credentials for GET /balances", str(context.exception))
         self.assertIn("1002", str(context.exception))
-        await self.wait_for(lambda: any("login failed: code 1002" in record.getMessage()
-                                        for record in self.log_records), 10, "private stream login error not logged")
+        await wait_until(lambda: any("login failed: code 1002" in record.getMessage()
+                                     for record in self.log_records), 10, "the private stream's login error")
         self.assertFalse(connector.ready)
         self.assertFalse(any("not-the-secret" in record.getMessage() for record in self.log_records))

@@ -81,7 +81,8 @@ RATE_LIMITS = [
     for endpoint, pools in _ENDPOINT_POOLS.items()
 ]
 
-# Order states, keyed by the lower-cased `status` of the exchange (REST orders and WS reports).
+# Order states, keyed by the lower-cased `status` of the exchange (REST orders, cancel answers and WS reports); read
+# only through NonkycExchange._order_state_from_status.
 ORDER_STATE = {
     "new": OrderState.OPEN,
     "active": OrderState.OPEN,
@@ -99,6 +100,8 @@ ORDER_STATE = {
 
 # Error codes (body `{"error": {"code", "message", "description"?}}`, on REST and WS)
 ERROR_CODE_RATE_LIMITED = 429
+# Internal error, service unavailable, gateway timeout: the request may have been carried out; check the result later.
+SERVER_ERROR_CODES = (500, 503, 504)
 ERROR_CODE_AUTHORIZATION_REQUIRED = 1001
 ERROR_CODE_AUTHORIZATION_FAILED = 1002
 ERROR_CODE_API_KEY_FORBIDDEN = 1003
@@ -130,5 +133,13 @@ WS_LOGIN_ALGORITHM = "HS256"
 # The server pings every 60 s; the client pings every ~20 s and reconnects a connection silent for ~70 s.
 WS_PING_INTERVAL = 20
 WS_SILENCE_TIMEOUT = 70
-WS_LOGIN_TIMEOUT = 10
+# How long a request (login, subscription) waits for its reply.
+WS_REPLY_TIMEOUT = 10
+# Reconnections wait 1, 2, 4 ... 30 s; back to 1 s once a session worked.
+WS_RECONNECT_DELAY_INITIAL = 1.0
 WS_RECONNECT_BACKOFF_MAX = 30
+# A subscription the exchange rejects is sent again after 1, 2, 4, 8 s: 5 attempts in all.
+WS_RETRY_DELAY = 1.0
+WS_MAX_ATTEMPTS = 5
+# Keys remembered by the streams' bounded memories (symbols and methods logged once, trade ids reported).
+WS_RECENT_KEYS_CAPACITY = 1000

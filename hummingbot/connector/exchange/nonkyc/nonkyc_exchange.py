@@ -1,6 +1,5 @@
 import asyncio
 import math
-import re
 import time
 from collections import defaultdict
 from decimal import ROUND_DOWN, Decimal
@@ -29,8 +28,6 @@ from hummingbot.core.data_type.user_stream_tracker_data_source import UserStream
 from hummingbot.core.web_assistant.connections.data_types import RESTMethod
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
-_HTTP_STATUS_PATTERN = re.compile(r"HTTP status is (\d{3})")
-_ERROR_CODE_PATTERN = re.compile(r"""["']code["']\s*:\s*(\d+)""")
 _CREATED_ORDER_STATES = (OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL)
 
 
@@ -57,12 +54,14 @@ class NonkycExchange(ExchangePyBase):
         self._domain = domain
         self._trading_required = trading_required
         self._trading_pairs = trading_pairs or []
+        self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
+        self._markets_lock = asyncio.Lock()
         self._fill_cursors_ms: Dict[str, int] = {}
         self._logged_unknown_statuses: Set[str] = set()
         self._logged_untracked_orders: Set[str] = set()
-        self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
-        self._markets_lock: Optional[asyncio.Lock] = None
         super().__init__(balance_asset_limit, rate_limits_share_pct)
+
+    # === Properties and configuration ===
 
     @property
     def authenticator(self) -> NonkycAuth:
@@ -88,6 +87,7 @@ class NonkycExchange(ExchangePyBase):
     def client_order_id_prefix(self) -> str:
         return CONSTANTS.HBOT_ORDER_ID_PREFIX
 
+    # The two market paths are required by ExchangePyBase; both requests go through _fetch_markets instead.
     @property
     def trading_rules_request_path(self) -> str:
         return CONSTANTS.MARKETS_PATH_URL
@@ -116,50 +116,6 @@ class NonkycExchange(ExchangePyBase):
         # LIMIT_MAKER is emulated: NonKYC has no post-only flag (see _ensure_limit_maker_would_rest).
         return [OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]
 
-    # === Error classification ===
-
-    @staticmethod
-    def _http_status(exception: Exception) -> Optional[int]:
-        match = _HTTP_STATUS_PATTERN.search(str(exception))
-        return int(match.group(1)) if match else None
-
-    @staticmethod
-    def _error_code(exception: Exception) -> Optional[int]:
-        match = _ERROR_CODE_PATTERN.search(str(exception))
-        return int(match.group(1)) if match else None
-
-    def _is_request_exception_related_to_time_synchronizer(self, request_exception: Exception) -> bool:
-        # NonKYC refuses a stale or reused nonce like any failed signature: HTTP 401 with code 1001/1002.
-        if self._error_code(request_exception) in CONSTANTS.AUTH_ERROR_CODES:
-            return True
-        return "nonce" in str(request_exception).lower() and self._http_status(request_exception) == 401
-
-    def _is_order_not_found(self, exception: Exception) -> bool:
-        return (self._error_code(exception) == CONSTANTS.ERROR_CODE_ORDER_NOT_FOUND
-                or "order not found" in str(exception).lower())
-
-    def _is_order_not_found_during_status_update_error(self, status_update_exception: Exception) -> bool:
-        return self._is_order_not_found(status_update_exception)
-
-    def _is_order_not_found_during_cancelation_error(self, cancelation_exception: Exception) -> bool:
-        return self._is_order_not_found(cancelation_exception)
-
-    def _is_rate_limited(self, exception: Exception) -> bool:
-        return CONSTANTS.ERROR_CODE_RATE_LIMITED in (self._http_status(exception), self._error_code(exception))
-
-    def _is_ambiguous_creation_error(self, exception: Exception) -> bool:
-        """
-        True when a create may have reached the exchange although no order came back: a timeout, a network error,
-        an HTTP 5xx (Cloudflare pages included), an error body meaning "check the result later", or a duplicate
-        `userProvidedId` (an earlier attempt of this very order got through).
-        """
-        if isinstance(exception, (asyncio.TimeoutError, aiohttp.ClientError)):
-            return True
-        status = self._http_status(exception)
-        if status is not None and status >= 500:
-            return True
-        return self._error_code(exception) in (500, 503, 504, CONSTANTS.ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID)
-
     # === Web assistants and data sources ===
 
     def _create_web_assistants_factory(self) -> WebAssistantsFactory:
@@ -184,74 +140,97 @@ class NonkycExchange(ExchangePyBase):
             api_factory=self._web_assistants_factory,
             domain=self.domain)
 
+    @property
+    def stream_statistics(self) -> Dict[str, int]:
+        """
+        What the WebSocket streams went through since the connector was created: the order book re-subscriptions
+        after a sequence gap, and the connections of each stream (every connection beyond the first is a reconnect).
+        """
+        return {
+            "order_book_gap_resubscriptions": self._orderbook_ds.gap_resubscriptions,
+            "public_stream_connections": self._orderbook_ds.connection_count,
+            "private_stream_connections": self._user_stream_tracker.data_source.connection_count,
+        }
+
+    # === Requests and errors ===
+
     async def _api_request(self,
-                           path_url,
-                           overwrite_url: Optional[str] = None,
+                           path_url: str,
                            method: RESTMethod = RESTMethod.GET,
                            params: Optional[Dict[str, Any]] = None,
                            data: Optional[Dict[str, Any]] = None,
                            is_auth_required: bool = False,
-                           return_err: bool = False,
                            limit_id: Optional[str] = None,
-                           headers: Optional[Dict[str, Any]] = None,
-                           timeout: Optional[float] = None,
-                           **kwargs) -> Dict[str, Any]:
+                           timeout: Optional[float] = None) -> Any:
         """
-        The one way this connector calls the REST API. On top of the base behaviour it treats an HTTP 200 answer
-        with an `error` body as a failure, backs off and retries after 429, retries once after a nonce/auth failure
-        with a fresh server time, and bounds every request with a timeout.
+        The one way this connector calls the REST API. Every failed answer raises NonkycAPIError (an HTTP 200 answer
+        with an `error` body included); a 429 is retried after a back-off, a refused nonce once after a fresh server
+        time. Timeouts and network errors are raised as they are. The base's `overwrite_url`, `return_err` and
+        `headers` are not taken: nothing here needs them.
         """
-        rest_assistant = await self._web_assistants_factory.get_rest_assistant()
-        url = overwrite_url or await self._api_request_url(path_url=path_url, is_auth_required=is_auth_required)
         rate_limit_delays = iter(CONSTANTS.RATE_LIMITED_RETRY_DELAYS)
-        time_synchronizer_retried = False
+        time_resynchronized = False
         while True:
             try:
-                response = await rest_assistant.execute_request(
-                    url=url,
-                    params=params,
-                    data=data,
-                    method=method,
-                    is_auth_required=is_auth_required,
-                    return_err=return_err,
-                    throttler_limit_id=limit_id or path_url,
-                    headers=headers,
-                    timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
-                )
-                if not return_err:
-                    self._raise_on_error_body(response=response, method=method, url=url)
-                return response
-            except IOError as request_exception:
-                if self._is_rate_limited(request_exception):
-                    delay = next(rate_limit_delays, None)
-                    if delay is not None:
-                        self.logger().warning(
-                            f"NonKYC answered 429 (rate limited) to {method.name} {path_url}; retrying in {delay} s.")
-                        await self._sleep(delay)
-                        continue
-                elif (not time_synchronizer_retried
-                      and self._is_request_exception_related_to_time_synchronizer(request_exception)):
-                    time_synchronizer_retried = True
+                return await self._send_api_request(path_url, method, params, data, is_auth_required, limit_id, timeout)
+            except web_utils.NonkycAPIError as error:
+                delay = next(rate_limit_delays, None) if error.is_rate_limited else None
+                if delay is not None:
+                    self.logger().warning(
+                        f"NonKYC answered 429 (rate limited) to {method.name} {path_url}; retrying in {delay} s.")
+                    await self._sleep(delay)
+                elif not time_resynchronized and self._is_request_exception_related_to_time_synchronizer(error):
+                    time_resynchronized = True
                     await self._update_time_synchronizer()
-                    continue
-                if self._error_code(request_exception) in CONSTANTS.CREDENTIAL_ERROR_CODES:
-                    raise IOError(f"NonKYC refused the API credentials for {method.name} {path_url}: check the API "
-                                  f"key, the secret and the key's permissions. {request_exception}"
-                                  ) from request_exception
-                raise
+                else:
+                    raise
+
+    async def _send_api_request(self,
+                                path_url: str,
+                                method: RESTMethod,
+                                params: Optional[Dict[str, Any]],
+                                data: Optional[Dict[str, Any]],
+                                is_auth_required: bool,
+                                limit_id: Optional[str],
+                                timeout: Optional[float]) -> Any:
+        rest_assistant = await self._web_assistants_factory.get_rest_assistant()
+        url = await self._api_request_url(path_url=path_url, is_auth_required=is_auth_required)
+        # return_err: the answer is judged by answer_body, so that error bodies sent with HTTP 200 fail like the rest.
+        response = await rest_assistant.execute_request_and_get_response(
+            url=url,
+            params=params,
+            data=data,
+            method=method,
+            is_auth_required=is_auth_required,
+            return_err=True,
+            throttler_limit_id=limit_id or path_url,
+            timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
+        )
+        return await web_utils.answer_body(response, method=method, path=path_url, url=url)
+
+    def _is_request_exception_related_to_time_synchronizer(self, request_exception: Exception) -> bool:
+        return isinstance(request_exception, web_utils.NonkycAPIError) and request_exception.may_be_stale_nonce
+
+    def _is_order_not_found_during_status_update_error(self, status_update_exception: Exception) -> bool:
+        return self._is_order_not_found(status_update_exception)
+
+    def _is_order_not_found_during_cancelation_error(self, cancelation_exception: Exception) -> bool:
+        return self._is_order_not_found(cancelation_exception)
 
     @staticmethod
-    def _raise_on_error_body(response: Any, method: RESTMethod, url: str):
-        error = web_utils.error_in_response(response)
-        if error is not None:
-            raise IOError(f"Error executing request {method.name} {url}. HTTP status is 200. Error: {response}")
+    def _is_order_not_found(exception: Exception) -> bool:
+        return isinstance(exception, web_utils.NonkycAPIError) and exception.is_order_not_found
 
-    # === Markets, symbols and trading rules ===
+    # === Markets, symbols, trading rules and fees ===
+
+    async def _make_trading_rules_request(self) -> List[Dict[str, Any]]:
+        return await self._fetch_markets()
+
+    async def _make_trading_pairs_request(self) -> List[Dict[str, Any]]:
+        return await self._fetch_markets()
 
     async def _fetch_markets(self) -> List[Dict[str, Any]]:
         """/market/getlist is large (~560 KB): one fetch serves the symbol map and the trading rules for a minute."""
-        if self._markets_lock is None:
-            self._markets_lock = asyncio.Lock()
         async with self._markets_lock:
             cache = self._markets_cache
             if cache is not None and time.monotonic() - cache[0] < self.MARKETS_CACHE_SECONDS:
@@ -261,23 +240,6 @@ class NonkycExchange(ExchangePyBase):
                 raise IOError(f"Unexpected answer to {CONSTANTS.MARKETS_PATH_URL}: {markets}")
             self._markets_cache = (time.monotonic(), markets)
             return markets
-
-    async def _make_trading_rules_request(self) -> List[Dict[str, Any]]:
-        return await self._fetch_markets()
-
-    async def _make_trading_pairs_request(self) -> List[Dict[str, Any]]:
-        return await self._fetch_markets()
-
-    def _trading_pair_of_market(self, market: Dict[str, Any]) -> Optional[str]:
-        """The Hummingbot pair of a tradeable market, or None for markets that cannot or must not be traded."""
-        if not nonkyc_utils.is_market_tradeable(market):
-            return None
-        base, quote = nonkyc_utils.market_assets(market)
-        if "-" in base or "-" in quote:
-            self.logger().debug(f"Skipping NonKYC market {market.get('symbol')}: a ticker contains '-', so it has "
-                                f"no unambiguous Hummingbot trading pair.")
-            return None
-        return combine_to_hb_trading_pair(base=base, quote=quote)
 
     def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: List[Dict[str, Any]]):
         mapping = bidict()
@@ -294,6 +256,17 @@ class NonkycExchange(ExchangePyBase):
             except Exception:
                 self.logger().exception(f"Error parsing the NonKYC market {market} for the symbol map. Skipping.")
         self._set_trading_pair_symbol_map(mapping)
+
+    def _trading_pair_of_market(self, market: Dict[str, Any]) -> Optional[str]:
+        """The Hummingbot pair of a tradeable market, or None for markets that cannot or must not be traded."""
+        if not nonkyc_utils.is_market_tradeable(market):
+            return None
+        base, quote = nonkyc_utils.market_assets(market)
+        if "-" in base or "-" in quote:
+            self.logger().debug(f"Skipping NonKYC market {market.get('symbol')}: a ticker contains '-', so it has "
+                                f"no unambiguous Hummingbot trading pair.")
+            return None
+        return combine_to_hb_trading_pair(base=base, quote=quote)
 
     async def _format_trading_rules(self, exchange_info_dict: List[Dict[str, Any]]) -> List[TradingRule]:
         """
@@ -328,7 +301,6 @@ class NonkycExchange(ExchangePyBase):
 
     async def _update_trading_fees(self):
         """NonKYC has no fee endpoint: the defaults of nonkyc_utils (or the user's fee overrides) apply."""
-        pass
 
     def _get_fee(self,
                  base_currency: str,
@@ -366,18 +338,7 @@ class NonkycExchange(ExchangePyBase):
         prices = await self.get_last_traded_prices(trading_pairs=[trading_pair])
         return prices[trading_pair]
 
-    # === Orders ===
-
-    async def _place_order(self,
-                           order_id: str,
-                           trading_pair: str,
-                           amount: Decimal,
-                           trade_type: TradeType,
-                           order_type: OrderType,
-                           price: Decimal,
-                           **kwargs) -> Tuple[str, float]:
-        order_data = await self._submit_order(order_id, trading_pair, amount, trade_type, order_type, price)
-        return str(order_data["id"]), self._exchange_timestamp(order_data)
+    # === Placing orders ===
 
     async def _place_order_and_process_update(self, order: InFlightOrder, **kwargs) -> str:
         """
@@ -388,8 +349,6 @@ class NonkycExchange(ExchangePyBase):
             order_data = await self._submit_order(
                 order.client_order_id, order.trading_pair, order.amount, order.trade_type, order.order_type,
                 order.price)
-        except asyncio.CancelledError:
-            raise
         except Exception as creation_error:
             if not self._is_ambiguous_creation_error(creation_error):
                 raise
@@ -400,6 +359,18 @@ class NonkycExchange(ExchangePyBase):
         self._order_tracker.process_order_update(order_update)
         return order_update.exchange_order_id
 
+    async def _place_order(self,
+                           order_id: str,
+                           trading_pair: str,
+                           amount: Decimal,
+                           trade_type: TradeType,
+                           order_type: OrderType,
+                           price: Decimal,
+                           **kwargs) -> Tuple[str, float]:
+        """ExchangePyBase's contract: the exchange id and time of a new order (this connector's own path above)."""
+        order_data = await self._submit_order(order_id, trading_pair, amount, trade_type, order_type, price)
+        return str(order_data["id"]), self._exchange_timestamp(order_data)
+
     async def _submit_order(self,
                             order_id: str,
                             trading_pair: str,
@@ -407,11 +378,27 @@ class NonkycExchange(ExchangePyBase):
                             trade_type: TradeType,
                             order_type: OrderType,
                             price: Decimal) -> Dict[str, Any]:
-        trading_rule = self._trading_rules[trading_pair]
         if order_type is OrderType.LIMIT_MAKER:
             self._ensure_limit_maker_would_rest(trading_pair, trade_type, price)
-        if order_type is OrderType.MARKET and not trading_rule.supports_market_orders:
+        if order_type is OrderType.MARKET and not self._trading_rules[trading_pair].supports_market_orders:
             raise ValueError(f"NonKYC does not allow market orders on {trading_pair}.")
+        order_data = await self._api_post(
+            path_url=CONSTANTS.CREATE_ORDER_PATH_URL,
+            data=await self._create_order_payload(order_id, trading_pair, amount, trade_type, order_type, price),
+            is_auth_required=True,
+            timeout=CONSTANTS.CREATE_ORDER_TIMEOUT)
+        if not isinstance(order_data, dict) or not order_data.get("id"):
+            raise IOError(f"Unexpected answer creating order {order_id} on {trading_pair}: {order_data}")
+        return order_data
+
+    async def _create_order_payload(self,
+                                    order_id: str,
+                                    trading_pair: str,
+                                    amount: Decimal,
+                                    trade_type: TradeType,
+                                    order_type: OrderType,
+                                    price: Decimal) -> Dict[str, Any]:
+        trading_rule = self._trading_rules[trading_pair]
         payload = {
             "symbol": await self.exchange_symbol_associated_to_pair(trading_pair=trading_pair),
             "side": CONSTANTS.SIDE_BUY if trade_type is TradeType.BUY else CONSTANTS.SIDE_SELL,
@@ -422,14 +409,7 @@ class NonkycExchange(ExchangePyBase):
         }
         if order_type is not OrderType.MARKET:
             payload["price"] = self._decimal_string(price, trading_rule.min_price_increment)
-        order_data = await self._api_post(
-            path_url=CONSTANTS.CREATE_ORDER_PATH_URL,
-            data=payload,
-            is_auth_required=True,
-            timeout=CONSTANTS.CREATE_ORDER_TIMEOUT)
-        if not isinstance(order_data, dict) or not order_data.get("id"):
-            raise IOError(f"Unexpected answer creating order {order_id} on {trading_pair}: {order_data}")
-        return order_data
+        return payload
 
     @staticmethod
     def _decimal_string(value: Decimal, step: Decimal) -> str:
@@ -455,12 +435,25 @@ class NonkycExchange(ExchangePyBase):
                              f"(best {'ask' if trade_type is TradeType.BUY else 'bid'} is {best_opposite}) and "
                              f"NonKYC has no post-only orders.")
 
+    # === Ambiguous creates ===
+
+    @staticmethod
+    def _is_ambiguous_creation_error(exception: Exception) -> bool:
+        """
+        True when a create may have reached the exchange although no order came back: a timeout, a network error,
+        a server error (HTTP 5xx, Cloudflare pages, codes 500/503/504) or a duplicate `userProvidedId` (an earlier
+        attempt of this very order got through).
+        """
+        if isinstance(exception, web_utils.NonkycAPIError):
+            return exception.is_server_error or exception.is_duplicate_client_order_id
+        return isinstance(exception, (asyncio.TimeoutError, aiohttp.ClientError))
+
     async def _find_order_after_ambiguous_creation(self, order: InFlightOrder,
                                                    creation_error: Exception) -> Optional[Dict[str, Any]]:
         """
         Looks an order up by its client id after a create without a clear answer. Returns the exchange's order, or
         None when the exchange could not tell (the order then stays pending and the status polling resolves it).
-        Raises (so that the order is failed) only when every look-up answers "order not found".
+        Raises (so that the order is failed) when the last look-up answers "order not found".
         """
         description = (f"{order.trade_type.name} {order.order_type.name} order {order.client_order_id} for "
                        f"{order.amount} {order.trading_pair} at {order.price}")
@@ -471,13 +464,9 @@ class NonkycExchange(ExchangePyBase):
             await self._sleep(delay)
             try:
                 order_data = await self._get_order_from_exchange(order.client_order_id)
-            except asyncio.CancelledError:
-                raise
             except Exception as lookup_error:
-                if self._is_order_not_found(lookup_error):
-                    not_found_error = lookup_error
-                else:
-                    not_found_error = None
+                not_found_error = lookup_error if self._is_order_not_found(lookup_error) else None
+                if not_found_error is None:
                     self.logger().warning(f"Look-up {attempt} of the {description} failed: {lookup_error}")
                 continue
             self.logger().info(f"The {description} exists on NonKYC with id {order_data.get('id')} despite the "
@@ -490,6 +479,37 @@ class NonkycExchange(ExchangePyBase):
                               f"pending and the order status polling will resolve it.")
         return None
 
+    # === Cancels ===
+
+    async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
+        result = await self._api_post(
+            path_url=CONSTANTS.CANCEL_ORDER_PATH_URL,
+            data={"id": tracked_order.exchange_order_id or order_id},
+            is_auth_required=True)
+        if self._is_successful_cancel_answer(result, tracked_order):
+            return True
+        self.logger().warning(f"Unexpected answer cancelling order {order_id} (exchange id "
+                              f"{tracked_order.exchange_order_id}, {tracked_order.trading_pair}): {result}")
+        return False
+
+    def _is_successful_cancel_answer(self, result: Any, order: InFlightOrder) -> bool:
+        """Both known shapes: `{"success": true, ...}` and the cancelled order object (its status, when present)."""
+        if not isinstance(result, dict):
+            return False
+        if "success" in result:
+            return result["success"] is True
+        if not result.get("id"):
+            return False
+        status = result.get("status")
+        return status is None or self._order_state_from_status(status, order) is OrderState.CANCELED
+
+    # === Order status ===
+
+    async def _request_order_status(self, tracked_order: InFlightOrder) -> OrderUpdate:
+        order_data = await self._get_order_from_exchange(
+            tracked_order.exchange_order_id or tracked_order.client_order_id)
+        return self._order_update_from_exchange_order(tracked_order, order_data)
+
     async def _get_order_from_exchange(self, order_reference: str) -> Dict[str, Any]:
         """GET /getorder/{id}: `order_reference` is the exchange id or the client order id (userProvidedId)."""
         order_data = await self._api_get(
@@ -499,35 +519,6 @@ class NonkycExchange(ExchangePyBase):
         if not isinstance(order_data, dict) or not order_data.get("id"):
             raise IOError(f"Unexpected answer to the status request of order {order_reference}: {order_data}")
         return order_data
-
-    async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
-        order_reference = tracked_order.exchange_order_id or order_id
-        result = await self._api_post(
-            path_url=CONSTANTS.CANCEL_ORDER_PATH_URL,
-            data={"id": order_reference},
-            is_auth_required=True)
-        if self._is_successful_cancel_answer(result):
-            return True
-        self.logger().warning(f"Unexpected answer cancelling order {order_id} (exchange id "
-                              f"{tracked_order.exchange_order_id}, {tracked_order.trading_pair}): {result}")
-        return False
-
-    @staticmethod
-    def _is_successful_cancel_answer(result: Any) -> bool:
-        """Both known shapes: `{"success": true, ...}` and the cancelled order object."""
-        if not isinstance(result, dict):
-            return False
-        if "success" in result:
-            return result["success"] is True
-        if result.get("id"):
-            status = result.get("status")
-            return status is None or CONSTANTS.ORDER_STATE.get(str(status).lower()) is OrderState.CANCELED
-        return False
-
-    async def _request_order_status(self, tracked_order: InFlightOrder) -> OrderUpdate:
-        order_data = await self._get_order_from_exchange(
-            tracked_order.exchange_order_id or tracked_order.client_order_id)
-        return self._order_update_from_exchange_order(tracked_order, order_data)
 
     def _order_update_from_exchange_order(self, order: InFlightOrder, order_data: Dict[str, Any]) -> OrderUpdate:
         return OrderUpdate(
@@ -540,8 +531,9 @@ class NonkycExchange(ExchangePyBase):
 
     def _order_state_from_status(self, status: Any, order: InFlightOrder) -> OrderState:
         """
-        Maps an exchange status. An unknown status keeps the order open (logged once per status); a partially
-        filled order never goes back to OPEN because of a late or stale answer.
+        The one mapping of a NonKYC order status (REST orders, cancel answers, WS reports). An unknown status keeps
+        the order open (logged once per status); a partially filled order never goes back to OPEN because of a late
+        or stale answer.
         """
         state = CONSTANTS.ORDER_STATE.get(str(status).strip().lower()) if status is not None else None
         if state is None:
@@ -574,8 +566,6 @@ class NonkycExchange(ExchangePyBase):
         for trading_pair, pair_orders in orders_by_pair.items():
             try:
                 trade_updates = await self._trade_updates_for_orders(trading_pair, pair_orders)
-            except asyncio.CancelledError:
-                raise
             except Exception as request_error:
                 self.logger().warning(
                     f"Failed to fetch trade updates for {trading_pair} (orders "
@@ -674,8 +664,12 @@ class NonkycExchange(ExchangePyBase):
     def _process_trade_update(self, trade_update: TradeUpdate):
         """The single entry of fills (REST and WS): a fill is recorded once, and never beyond the order amount."""
         order = self._order_tracker.all_fillable_orders.get(trade_update.client_order_id)
+        # The same fill arrives from the WS trade report and from /account/trades: its trade id dedups it (checked
+        # here too, so that a repeat is not reported as an overfill below).
         if order is None or trade_update.trade_id in order.order_fills:
             return
+        # A fill beyond the order amount would corrupt the executed amount and the balances. This check is the last
+        # line of defence, for a fill whose id would differ between the two sources.
         if order.executed_amount_base + trade_update.fill_base_amount > order.amount:
             self.logger().warning(
                 f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
@@ -715,7 +709,7 @@ class NonkycExchange(ExchangePyBase):
         self._account_balances[asset] = available + held
         return asset
 
-    # === User stream ===
+    # === User stream events ===
 
     async def _user_stream_event_listener(self):
         """
@@ -727,8 +721,6 @@ class NonkycExchange(ExchangePyBase):
                 if not isinstance(event_message, dict):
                     raise TypeError(f"Unexpected user stream message: {event_message!r}")
                 await self._process_user_stream_event(event_message)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 self.logger().error("Unexpected error in user stream listener loop.", exc_info=True)
                 await self._sleep(1.0)
@@ -747,8 +739,6 @@ class NonkycExchange(ExchangePyBase):
             return
         try:
             await handler(event_message)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             self.logger().exception(f"Error processing the NonKYC user stream event {method}: {event_message}. "
                                     f"Skipping it.")
@@ -793,17 +783,7 @@ class NonkycExchange(ExchangePyBase):
         active_orders = event_message["result"]
         if not isinstance(active_orders, list):
             raise ValueError(f"activeOrders without a list under 'result': {event_message}")
-        listed_client_ids = set()
-        filled_meanwhile = []
-        for order_data in active_orders:
-            order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
-            if order is None:
-                self._log_untracked_active_order(order_data)
-                continue
-            listed_client_ids.add(order.client_order_id)
-            if Decimal(str(order_data.get("executedQuantity") or "0")) > order.executed_amount_base:
-                filled_meanwhile.append(order)
-            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
+        listed_client_ids, filled_meanwhile = self._update_orders_listed_as_active(active_orders)
         missing = [order for order in self.in_flight_orders.values()
                    if order.current_state in _CREATED_ORDER_STATES and order.client_order_id not in listed_client_ids]
         if missing:
@@ -815,6 +795,21 @@ class NonkycExchange(ExchangePyBase):
         if missing:
             await self._update_orders_with_error_handler(
                 orders=missing, error_handler=self._handle_update_error_for_active_order)
+
+    def _update_orders_listed_as_active(self, active_orders: List[Any]) -> Tuple[Set[str], List[InFlightOrder]]:
+        """Updates the tracked orders of the list. Returns their client ids and those that were filled meanwhile."""
+        listed_client_ids = set()
+        filled_meanwhile = []
+        for order_data in active_orders:
+            order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
+            if order is None:
+                self._log_untracked_active_order(order_data)
+                continue
+            listed_client_ids.add(order.client_order_id)
+            if Decimal(str(order_data.get("executedQuantity") or "0")) > order.executed_amount_base:
+                filled_meanwhile.append(order)
+            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
+        return listed_client_ids, filled_meanwhile
 
     def _log_untracked_active_order(self, order_data: Any):
         key = str(order_data.get("id") if isinstance(order_data, dict) else order_data)

@@ -1,9 +1,26 @@
+"""
+NonKYC order book messages, and the rules that keep Hummingbot's book equal to the exchange's.
+
+How the messages stay exact inside Hummingbot's `OrderBookTracker` (which is not edited):
+- Every snapshot and diff gets an update id from one increasing counter of the data source, so ids follow the
+  exchange's order. The REST `/market/orderbook` sequence is a different counter and is never compared with them: a
+  REST snapshot (which only initialises a book until the WS snapshot arrives) has update id 0, so the tracker never
+  drops a WS message because of it.
+- WS snapshots travel through the diff queue with the diffs. The tracker keeps one FIFO per pair for diffs (and for
+  the diffs it buffers before the pair's book exists) but holds snapshots back until every book is initialised; on the
+  diff path a snapshot is applied exactly between the diffs it was sent between.
+- Snapshots and diffs are `NonkycOrderBookMessage`s, which compare by update id: when a snapshot is applied the
+  tracker re-applies only the remembered diffs that are newer than it (none, given the FIFO), never stale ones.
+"""
 import math
 import time
 from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, List, Optional
+from enum import Enum
+from typing import Any, Dict, List, Optional, Set, Tuple
 
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
+from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType
@@ -118,6 +135,23 @@ class NonkycOrderBook(OrderBook):
             "amount": amount,
         }, timestamp=timestamp)
 
+    @classmethod
+    def trade_messages_from_exchange(
+            cls, entries: List[Any], trading_pair: str) -> Tuple[List[OrderBookMessage], List[Tuple[Any, Exception]]]:
+        """
+        The trade messages of the `data` list of `snapshotTrades` / `updateTrades`, and the entries that could not be
+        read with their errors. Raises TypeError when `entries` is not a list or there is no trading pair.
+        """
+        if not isinstance(entries, list) or trading_pair is None:
+            raise TypeError(f"no trade list ({type(entries).__name__}) or no trading pair ({trading_pair!r})")
+        trades, errors = [], []
+        for entry in entries:
+            try:
+                trades.append(cls.trade_message_from_exchange(entry, {"trading_pair": trading_pair}))
+            except Exception as error:
+                errors.append((entry, error))
+        return trades, errors
+
     @staticmethod
     def parse_sequence(value: Any) -> int:
         """A sequence number: an int or a string of digits."""
@@ -176,3 +210,103 @@ def _no_rows(levels: Any) -> List[OrderBookRow]:
     if levels is None or isinstance(levels, list):
         return []
     raise TypeError(f"order book levels must be a list, not {levels!r}")
+
+
+class SequenceVerdict(Enum):
+    APPLY = "apply"
+    DUPLICATE = "duplicate"
+    GAP = "gap"
+    WAITING_FOR_SNAPSHOT = "waiting for a snapshot"
+    NOT_SUBSCRIBED = "not subscribed"
+
+
+_WAITING = None
+_UNKNOWN = object()
+
+
+class OrderBookSequences:
+    """
+    The sequence rules of NonKYC's WebSocket order books, per exchange symbol, for one connection.
+
+    A subscribed symbol waits for a snapshot; a snapshot sets its last applied sequence; an update must carry that
+    sequence + 1 to be applied. A smaller or equal one is a duplicate. A larger one is a gap: the symbol waits for a
+    fresh snapshot again, and every update until then is dropped. `last_gap` keeps the numbers of the latest gap
+    (symbol, last applied sequence, sequence received) for the log line that reports it.
+    """
+
+    def __init__(self):
+        # symbol -> last applied sequence, or None while the symbol waits for a snapshot
+        self._last: Dict[str, Optional[int]] = {}
+        self.last_gap: Optional[Tuple[str, int, int]] = None
+
+    def __contains__(self, symbol: str) -> bool:
+        return symbol in self._last
+
+    @property
+    def symbols(self) -> List[str]:
+        return list(self._last)
+
+    def expect_snapshot(self, symbol: str):
+        """The symbol is (re)subscribed: its updates wait for a fresh snapshot."""
+        self._last[symbol] = _WAITING
+
+    def is_waiting_for_snapshot(self, symbol: str) -> bool:
+        return symbol in self._last and self._last[symbol] is _WAITING
+
+    def forget(self, symbol: str):
+        self._last.pop(symbol, None)
+
+    def clear(self):
+        self._last.clear()
+
+    def on_snapshot(self, symbol: str, sequence: int) -> bool:
+        """Takes a snapshot's sequence; False (nothing changes) when the symbol is not subscribed."""
+        if symbol not in self._last:
+            return False
+        self._last[symbol] = sequence
+        return True
+
+    def check_update(self, symbol: str, sequence: int) -> SequenceVerdict:
+        """The verdict for an update; an applied update becomes the symbol's last sequence (the hot path)."""
+        last = self._last.get(symbol, _UNKNOWN)
+        if last is _WAITING:
+            return SequenceVerdict.WAITING_FOR_SNAPSHOT
+        if last is _UNKNOWN:
+            return SequenceVerdict.NOT_SUBSCRIBED
+        if sequence == last + 1:
+            self._last[symbol] = sequence
+            return SequenceVerdict.APPLY
+        if sequence <= last:
+            return SequenceVerdict.DUPLICATE
+        self._last[symbol] = _WAITING
+        self.last_gap = (symbol, last, sequence)
+        return SequenceVerdict.GAP
+
+    def last_sequence(self, symbol: str) -> Optional[int]:
+        return self._last.get(symbol)
+
+
+class NewTrades:
+    """
+    Which public trades are new, per exchange symbol: each trade is reported once (by trade id; the last `remembered`
+    ids of each market are kept), and the first `snapshotTrades` of a market, history from before the subscription,
+    is not reported at all.
+    """
+
+    def __init__(self, remembered: int = CONSTANTS.WS_RECENT_KEYS_CAPACITY):
+        self._remembered = remembered
+        self._reported: Dict[str, RecentKeys] = {}
+        self._history_skipped: Set[str] = set()
+
+    def select(self, symbol: str, trades: List[OrderBookMessage], from_snapshot: bool) -> List[OrderBookMessage]:
+        """The trades to report, oldest first; all of them are remembered as reported."""
+        reported = self._reported.setdefault(symbol, RecentKeys(self._remembered))
+        new_trades = [trade for trade in trades if reported.add(trade.trade_id)]
+        if from_snapshot and symbol not in self._history_skipped:
+            self._history_skipped.add(symbol)
+            return []
+        return sorted(new_trades, key=lambda trade: trade.timestamp)
+
+    def forget(self, symbol: str):
+        self._reported.pop(symbol, None)
+        self._history_skipped.discard(symbol)

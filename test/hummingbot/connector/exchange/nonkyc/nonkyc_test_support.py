@@ -1,18 +1,25 @@
-"""Shared set-up of the NonKYC connector tests."""
+"""Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on and a fake WebSocket server."""
 import asyncio
+import json
 import logging
 import os
 import unittest
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 from unittest.mock import AsyncMock, MagicMock, patch
 
+import aiohttp
 from bidict import bidict
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
+from hummingbot.connector.test_support.network_mocking_assistant import (
+    MockWebsocketClientSession,
+    NetworkMockingAssistant,
+)
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
+from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 
 
 def clear_url_overrides(test_case: unittest.TestCase):
@@ -22,6 +29,23 @@ def clear_url_overrides(test_case: unittest.TestCase):
     test_case.addCleanup(patcher.stop)
     for name in (CONSTANTS.REST_URL_ENV_VAR, CONSTANTS.WSS_URL_ENV_VAR):
         os.environ.pop(name, None)
+
+
+async def wait_until(condition: Callable[[], Any],
+                     timeout: float = 5.0,
+                     what: Union[str, Callable[[], str]] = "the expected condition",
+                     interval: float = 0.001):
+    """
+    Waits until `condition()` is true. After `timeout` seconds it fails the test with a message naming `what` did
+    not happen (a callable is evaluated then, so the message can show the state at the time of the failure).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            description = what() if callable(what) else what
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {description}.")
+        await asyncio.sleep(interval)
 
 
 def drain_queue(queue: asyncio.Queue) -> List[Any]:
@@ -87,3 +111,86 @@ class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):
     def logged(self, level: str, fragment: str) -> List[logging.LogRecord]:
         return [record for record in self.log_records
                 if record.levelname == level and fragment in record.getMessage()]
+
+
+# --- the fake NonKYC WebSocket server of the data source tests ---
+
+Reply = Callable[[int, Dict[str, Any]], List[Any]]
+
+
+def rpc_result(request: Dict[str, Any], result: Any = True) -> Dict[str, Any]:
+    return {"jsonrpc": "2.0", "result": result, "id": request["id"]}
+
+
+def rpc_error(request: Dict[str, Any], code: int, message: str) -> Dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request["id"]}
+
+
+def accept(index: int, request: Dict[str, Any]) -> List[Any]:
+    """The default answer of the fake server: the request is accepted (`{"result": true, "id": n}`)."""
+    return [rpc_result(request)]
+
+
+class FakeNonkycServer:
+    """
+    Stands in for Hummingbot's WebSocket connections factory: every connection is a real `WSConnection` over a fresh
+    `NetworkMockingAssistant` websocket mock. Each request sent is answered by `replies[method](index, request)`
+    (`default_reply` for other methods), where `index` is the connection's number; dicts are sent as JSON and strings
+    as they are. Tests push notifications with `push`, end a connection with `close`, and make the next connection
+    attempts fail by queueing exceptions in `connection_errors`.
+    """
+
+    def __init__(self, mocking_assistant: NetworkMockingAssistant, default_reply: Reply = accept):
+        self.mocking_assistant = mocking_assistant
+        self.default_reply = default_reply
+        self.replies: Dict[str, Reply] = {}
+        self.websockets: List[AsyncMock] = []
+        self.sessions: List[MockWebsocketClientSession] = []  # their connection arguments (URL, heartbeat)
+        self.connection_errors: List[Exception] = []
+        self.connections: List[WSConnection] = []  # the client side of each connection (connected, ...)
+
+    async def get_ws_connection(self) -> WSConnection:
+        if self.connection_errors:
+            raise self.connection_errors.pop(0)
+        index = len(self.websockets)
+        websocket = self.mocking_assistant.create_websocket_mock()
+        record_sent_message = websocket.send_json.side_effect
+
+        def answer(request: Dict[str, Any]):
+            record_sent_message(request)
+            for message in self.replies.get(request.get("method"), self.default_reply)(index, request):
+                self.push(message, index)
+
+        websocket.send_json.side_effect = answer
+        self.websockets.append(websocket)
+        self.sessions.append(MockWebsocketClientSession(mock_websocket=websocket))
+        self.connections.append(WSConnection(aiohttp_client_session=self.sessions[-1]))
+        return self.connections[-1]
+
+    def push(self, message: Any, index: int = -1, message_type: aiohttp.WSMsgType = aiohttp.WSMsgType.TEXT):
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.mocking_assistant.add_websocket_aiohttp_message(self.websockets[index], text, message_type)
+
+    def push_all(self, messages: Iterable[Any], index: int = -1):
+        for message in messages:
+            self.push(message, index)
+
+    def close(self, index: int = -1):
+        """The server closes the connection (a CLOSE frame)."""
+        self.push("", index, aiohttp.WSMsgType.CLOSE)
+
+    def sent(self, index: int = -1) -> List[Dict[str, Any]]:
+        if not self.websockets:
+            return []
+        return self.mocking_assistant.json_messages_sent_through_websocket(self.websockets[index])
+
+    def sent_requests(self, method: str, index: int = -1) -> List[Dict[str, Any]]:
+        return [request for request in self.sent(index) if request.get("method") == method]
+
+    def sent_methods(self, index: int = -1) -> List[str]:
+        return [request.get("method") for request in self.sent(index)]
+
+    def all_delivered(self, index: int = -1) -> bool:
+        """True when the client has read every message pushed on the connection."""
+        key = self.websockets[index]._stable_key
+        return self.mocking_assistant._incoming_websocket_aiohttp_queues[key].empty()

@@ -4,12 +4,19 @@ import json
 import os
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogAssertions, LogRecorder, drain_queue
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    FakeNonkycServer,
+    LogAssertions,
+    LogRecorder,
+    drain_queue,
+    rpc_error,
+    rpc_result,
+    wait_until,
+)
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from unittest.mock import AsyncMock, patch
 
-import aiohttp
 from aioresponses import aioresponses
 from aioresponses.core import CallbackResult
 from bidict import bidict
@@ -18,16 +25,12 @@ from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, 
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBookMessage
-from hummingbot.connector.test_support.network_mocking_assistant import (
-    MockWebsocketClientSession,
-    NetworkMockingAssistant,
-)
+from hummingbot.connector.test_support.network_mocking_assistant import NetworkMockingAssistant
 from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType
 from hummingbot.core.data_type.order_book_tracker import OrderBookTracker
-from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
 BTC_PAIR, BTC_SYMBOL = "BTC-USDT", "BTC/USDT"
@@ -70,12 +73,17 @@ def rest_order_book(symbol: str, sequence: str, bids: Levels, asks: Levels) -> D
             "sequence": sequence, "bids": ws_levels(bids), "asks": ws_levels(asks)}
 
 
-def accepted(request: Dict[str, Any]) -> List[Dict[str, Any]]:
-    return [{"jsonrpc": "2.0", "result": True, "id": request["id"]}]
+def accepted(index: int, request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [rpc_result(request)]
 
 
-def rejected(request: Dict[str, Any], code: int = 2001, message: str = "Symbol not found") -> List[Dict[str, Any]]:
-    return [{"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request["id"]}]
+def rejected(index: int, request: Dict[str, Any], code: int = 2001,
+             message: str = "Symbol not found") -> List[Dict[str, Any]]:
+    return [rpc_error(request, code, message)]
+
+
+def no_reply(index: int, request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return []
 
 
 class ExchangeBook:
@@ -107,66 +115,13 @@ def book_levels(book: OrderBook) -> Tuple[List[Tuple[float, float]], List[Tuple[
             [(row.price, row.amount) for row in book.ask_entries()])
 
 
-class FakePublicStream:
-    """
-    The WebSocket side of the exchange, as a connections factory: every connection is a real WSConnection over a
-    NetworkMockingAssistant websocket mock. Each request sent is answered by `replies[method](request)` (accepted by
-    default); tests push notifications with `push`.
-    """
-
-    def __init__(self, mocking_assistant: NetworkMockingAssistant):
-        self.mocking_assistant = mocking_assistant
-        self.websockets: List[AsyncMock] = []
-        self.sessions: List[MockWebsocketClientSession] = []
-        self.replies: Dict[str, Callable[[Dict[str, Any]], List[Any]]] = {}
-
-    async def get_ws_connection(self) -> WSConnection:
-        index = len(self.websockets)
-        websocket = self.mocking_assistant.create_websocket_mock()
-        record_sent_message = websocket.send_json.side_effect
-
-        def answer(request: Dict[str, Any]):
-            record_sent_message(request)
-            for message in self.replies.get(request["method"], accepted)(request):
-                self.push(message, index)
-
-        websocket.send_json.side_effect = answer
-        session = MockWebsocketClientSession(mock_websocket=websocket)
-        self.websockets.append(websocket)
-        self.sessions.append(session)
-        return WSConnection(aiohttp_client_session=session)
-
-    def push(self, message: Any, index: int = -1, message_type: aiohttp.WSMsgType = aiohttp.WSMsgType.TEXT):
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.mocking_assistant.add_websocket_aiohttp_message(self.websockets[index], text, message_type)
-
-    def push_all(self, messages: Iterable[Any], index: int = -1):
-        for message in messages:
-            self.push(message, index)
-
-    def close(self, index: int = -1):
-        self.push("", index, aiohttp.WSMsgType.CLOSE)
-
-    def sent(self, index: int = -1) -> List[Dict[str, Any]]:
-        if not self.websockets:
-            return []
-        return self.mocking_assistant.json_messages_sent_through_websocket(self.websockets[index])
-
-    def sent_requests(self, method: str, index: int = -1) -> List[Dict[str, Any]]:
-        return [request for request in self.sent(index) if request["method"] == method]
-
-    def all_delivered(self, index: int = -1) -> bool:
-        key = self.websockets[index]._stable_key
-        return self.mocking_assistant._incoming_websocket_aiohttp_queues[key].empty()
-
-
 class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
         self.mocking_assistant = NetworkMockingAssistant()
         await self.mocking_assistant.async_init()
-        self.stream = FakePublicStream(self.mocking_assistant)
+        self.stream = FakeNonkycServer(self.mocking_assistant)
 
         self.connector = NonkycExchange(nonkyc_api_key="", nonkyc_api_secret="", trading_pairs=[BTC_PAIR, ETH_PAIR],
                                         trading_required=False)
@@ -178,8 +133,9 @@ class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTes
                                            connections_factory=self.stream)
         self.data_source = NonkycAPIOrderBookDataSource(
             trading_pairs=[BTC_PAIR, ETH_PAIR], connector=self.connector, api_factory=api_factory)
-        self.data_source._subscription_timeout = 0.2
-        self.data_source._ping_interval = 1000
+        # Timing of the stream core, shortened for the tests.
+        self.data_source._rpc.reply_timeout = 0.2
+        self.data_source._rpc.ping_interval = 1000
         self.sleep_delays: List[float] = []
         self.data_source._sleep = self.fake_sleep
 
@@ -223,26 +179,21 @@ class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTes
         self.run_in_background(self.data_source.listen_for_order_book_diffs(loop, self.diffs))
         self.run_in_background(self.data_source.listen_for_trades(loop, self.trades))
 
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 2.0):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if loop.time() > deadline:
-                self.fail("The expected condition was not reached in time.")
-            await asyncio.sleep(0.001)
-
     async def wait_for_subscriptions(self, count: int = 4, index: int = -1):
         needed_connections = index + 1 if index >= 0 else 1
-        await self.wait_until(lambda: len(self.stream.websockets) >= needed_connections
-                              and len(self.stream.sent(index)) >= count)
+        await wait_until(lambda: len(self.stream.websockets) >= needed_connections
+                         and len(self.stream.sent(index)) >= count,
+                         what=lambda: f"{count} requests on connection {index} ({len(self.stream.websockets)} "
+                                      f"connections)")
 
     async def deliver(self, *messages: Any, index: int = -1):
         """Pushes the messages and waits until the data source has read them all and emptied its own queues."""
         self.stream.push_all(messages, index)
-        await self.wait_until(lambda: self.stream.all_delivered(index))
+        await wait_until(lambda: self.stream.all_delivered(index), what="the data source to read every message")
         for _ in range(5):
             await asyncio.sleep(0)
-        await self.wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()))
+        await wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()),
+                         what="the data source to hand on every parsed message")
 
     async def connect_and_sync(self, sequences: Dict[str, int]):
         """Connects and delivers a snapshot for each symbol; returns the snapshot messages emitted."""
@@ -251,6 +202,21 @@ class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTes
         await self.deliver(*[ws_snapshot(symbol, sequence, bids=[("100", "1")], asks=[("101", "1")])
                              for symbol, sequence in sequences.items()])
         return self.drain(self.diffs)
+
+    def sent_calls(self, index: int = -1, start: int = 0) -> List[Tuple[str, Dict[str, Any]]]:
+        return [(request["method"], request["params"]) for request in self.stream.sent(index)[start:]]
+
+    def fail_sending(self, method: str):
+        """From now on, sending a `method` request on the current connection fails as on a broken connection."""
+        websocket = self.stream.websockets[-1]
+        answer = websocket.send_json.side_effect
+
+        def send(request: Dict[str, Any]):
+            if request["method"] == method:
+                raise RuntimeError("connection lost")
+            answer(request)
+
+        websocket.send_json.side_effect = send
 
     @staticmethod
     def drain(queue: asyncio.Queue) -> List[Any]:
@@ -276,24 +242,15 @@ class NonkycAPIOrderBookDataSourceRestTests(NonkycOrderBookDataSourceTestBase):
         # The REST sequence is a different counter from the WS one: it never becomes the book's update id.
         self.assertEqual(NonkycAPIOrderBookDataSource.REST_SNAPSHOT_UPDATE_ID, book.snapshot_uid)
 
-    async def test_rest_snapshot_keeps_its_sequence_as_an_int_for_information(self):
-        with aioresponses() as mock_api:
-            mock_api.get(self.order_book_url(), body=json.dumps(rest_order_book(BTC_SYMBOL, "6064", [], [])))
-            message = await self.data_source._order_book_snapshot(BTC_PAIR)
-
-        self.assertEqual(6064, message.content["sequence"])
-        self.assertEqual(0, message.update_id)
-        self.assertEqual(1772169899.391, message.timestamp)
-        self.assertEqual(BTC_PAIR, message.trading_pair)
-
-    async def test_rest_snapshot_with_unreadable_sequence_still_builds_the_book(self):
+    async def test_rest_snapshot_ignores_its_sequence_whatever_it_is(self):
+        # The REST sequence is another counter than the WS one: it is never read, even when it is not a number.
         with aioresponses() as mock_api:
             mock_api.get(self.order_book_url(), body=json.dumps(rest_order_book(
                 BTC_SYMBOL, "n/a", bids=[("1.5", "2")], asks=[])))
-            message = await self.data_source._order_book_snapshot(BTC_PAIR)
+            book = await self.data_source.get_new_order_book(BTC_PAIR)
 
-        self.assertIsNone(message.content["sequence"])
-        self.assertEqual([(1.5, 2.0)], [(row.price, row.amount) for row in message.bids])
+        self.assertEqual(([(1.5, 2.0)], []), book_levels(book))
+        self.assertEqual(NonkycAPIOrderBookDataSource.REST_SNAPSHOT_UPDATE_ID, book.snapshot_uid)
 
     async def test_rest_error_body_or_unexpected_answer_raises(self):
         with aioresponses() as mock_api:
@@ -346,7 +303,9 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         ids = [request["id"] for request in sent]
         self.assertTrue(all(isinstance(request_id, int) for request_id in ids))
         self.assertEqual(4, len(set(ids)))
-        await self.wait_until(lambda: self.data_source._pending_requests == {})
+        await wait_until(lambda: self.stream.all_delivered(), what="the four acknowledgements to be read")
+        await wait_until(lambda: sum(" accepted." in message for message in self.log_messages("DEBUG")) == 4,
+                         what="the four subscriptions to be acknowledged")
         self.assertFalse(self.is_logged("WARNING", "rejected"))
 
     async def test_pair_unknown_to_the_exchange_is_skipped_and_the_others_subscribed(self):
@@ -354,16 +313,18 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.start_listening()
         await self.wait_for_subscriptions()
 
-        await self.wait_until(lambda: self.is_logged("ERROR", "FOO-BAR is not a NonKYC market"))
+        await wait_until(lambda: self.is_logged("ERROR", "FOO-BAR is not a NonKYC market"),
+                         what="the unknown pair to be reported")
         self.assertEqual(4, len(self.stream.sent()))
 
     async def test_rejected_subscription_is_logged_and_retried(self):
         answers = iter([rejected, accepted])
-        self.stream.replies["subscribeOrderbook"] = (
-            lambda request: next(answers)(request) if request["params"]["symbol"] == ETH_SYMBOL else accepted(request))
+        self.stream.replies["subscribeOrderbook"] = lambda index, request: (
+            next(answers) if request["params"]["symbol"] == ETH_SYMBOL else accepted)(index, request)
         self.start_listening()
 
-        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3,
+                         what="the retried subscription of ETH")
         eth_requests = [request for request in self.stream.sent_requests("subscribeOrderbook")
                         if request["params"]["symbol"] == ETH_SYMBOL]
         self.assertEqual(2, len(eth_requests))
@@ -371,20 +332,24 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertTrue(self.is_logged(
             "WARNING", f"NonKYC rejected subscribeOrderbook for {ETH_PAIR} (id {eth_requests[0]['id']}, attempt 1): "
                        f"code 2001, Symbol not found"))
-        self.assertEqual([NonkycAPIOrderBookDataSource.SUBSCRIPTION_RETRY_DELAY], self.sleep_delays)
-        await self.wait_until(lambda: self.data_source._pending_requests == {})
+        self.assertEqual([1.0], self.sleep_delays)
+        self.assertTrue(self.is_logged("INFO", f"NonKYC public stream: retrying subscribeOrderbook for {ETH_PAIR} in "
+                                               f"1 s (attempt 2 of 5)."))
+        await wait_until(lambda: self.stream.all_delivered(), what="the second acknowledgement to be read")
         # Accepted on the second attempt: the snapshot that follows is used.
         await self.deliver(ws_snapshot(ETH_SYMBOL, 10, bids=[("1", "1")]))
         self.assertEqual([ETH_PAIR], [message.trading_pair for message in self.drain(self.diffs)])
 
     async def test_rejected_subscription_gives_up_after_the_maximum_attempts(self):
-        self.stream.replies["subscribeTrades"] = lambda request: rejected(request, 503, "Service unavailable")
+        self.stream.replies["subscribeTrades"] = (
+            lambda index, request: rejected(index, request, 503, "Service unavailable"))
         self.data_source._trading_pairs.remove(ETH_PAIR)
         self.start_listening()
 
-        maximum = NonkycAPIOrderBookDataSource.MAX_SUBSCRIPTION_ATTEMPTS
-        await self.wait_until(lambda: self.is_logged("ERROR", f"Giving up subscribeTrades for {BTC_PAIR} after "
-                                                              f"{maximum} attempts"))
+        maximum = 5
+        await wait_until(lambda: self.is_logged("ERROR", f"NonKYC public stream: giving up subscribeTrades for "
+                                                         f"{BTC_PAIR} after {maximum} attempts"),
+                         what="the retries of subscribeTrades to end")
         self.assertEqual(maximum, len(self.stream.sent_requests("subscribeTrades")))
         self.assertEqual([1.0, 2.0, 4.0, 8.0], self.sleep_delays)
         self.assertEqual(1, len(self.stream.sent_requests("subscribeOrderbook")))
@@ -441,6 +406,7 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
         self.assertTrue(self.is_logged("WARNING", f"Order book sequence gap for {BTC_PAIR}: expected 502 after 501, "
                                                   f"received 503."))
+        await wait_until(lambda: len(self.stream.sent()) >= sent_before + 2, what="the resync of BTC")
         resync = self.stream.sent()[sent_before:]
         self.assertEqual([("unsubscribeOrderbook", {"symbol": BTC_SYMBOL}),
                           ("subscribeOrderbook", {"symbol": BTC_SYMBOL, "limit": 100})],
@@ -460,16 +426,17 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
                           (OrderBookMessageType.DIFF, ETH_PAIR, 7002)],
                          [(message.type, message.trading_pair, message.content["sequence"]) for message in messages])
         self.assertTrue(self.is_logged("INFO", f"Order book of {BTC_PAIR} synchronised from a NonKYC snapshot at "
-                                               f"sequence 520 (2 updates dropped while waiting)."))
+                                               f"sequence 520."))
 
     async def test_rejected_resubscription_is_retried(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
         answers = iter([rejected, accepted])
-        self.stream.replies["subscribeOrderbook"] = lambda request: next(answers)(request)
+        self.stream.replies["subscribeOrderbook"] = lambda index, request: next(answers)(index, request)
 
         await self.deliver(ws_update(BTC_SYMBOL, 502))
 
-        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 4)
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 4,
+                         what="the rejected resubscription of BTC to be retried")
         self.assertEqual(BTC_SYMBOL, self.stream.sent_requests("subscribeOrderbook")[-1]["params"]["symbol"])
         self.assertEqual([1.0], self.sleep_delays)
 
@@ -481,7 +448,6 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.stream.close()
         await self.wait_for_subscriptions(count=4, index=1)
         self.assertTrue(self.is_logged("WARNING", "The websocket connection was closed"))
-        self.assertEqual({BTC_SYMBOL: None, ETH_SYMBOL: None}, self.data_source._order_book_sequences)
 
         # 502 would have followed 501 on the old connection: it is dropped until the new snapshot arrives.
         await self.deliver(ws_update(BTC_SYMBOL, 502, bids=[("100.6", "2")]),
@@ -492,26 +458,41 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
                          [(message.type, message.content["sequence"]) for message in messages])
         self.assertFalse(self.listener.done())
 
-    async def test_interruption_clears_the_connection_state(self):
+    async def test_a_caller_waiting_for_a_reply_learns_at_once_that_the_connection_ended(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        websocket_assistant = AsyncMock()
-        reply = asyncio.get_running_loop().create_future()
-        self.data_source._pending_requests["99"] = self.data_source._order_book_subscription_request(BTC_SYMBOL)
-        self.data_source._pending_requests["99"].reply = reply
-        self.data_source._symbols_to_resync.append(BTC_SYMBOL)
-        retry = self.run_in_background(asyncio.sleep(100))
-        self.data_source._retry_tasks.add(retry)
+        self.stream.replies["subscribeOrderbook"] = no_reply
+        self.data_source._rpc.reply_timeout = 30
+        subscribing = self.run_in_background(self.data_source.subscribe_to_trading_pair(SOL_PAIR))
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeTrades")) == 3, what="SOL's subscriptions")
 
-        await self.data_source._on_order_stream_interruption(websocket_assistant=websocket_assistant)
+        self.stream.close()
 
-        self.assertEqual({}, self.data_source._order_book_sequences)
-        self.assertEqual({}, self.data_source._pending_requests)
-        self.assertEqual([], self.data_source._symbols_to_resync)
-        self.assertIsNone(reply.result(), "a caller waiting for a reply learns there will be none")
-        await asyncio.sleep(0)
-        self.assertTrue(retry.cancelled())
-        websocket_assistant.disconnect.assert_awaited_once()
-        self.assertEqual(BTC_PAIR, self.data_source._trading_pair_by_symbol[BTC_SYMBOL], "the symbol map is kept")
+        self.assertFalse(await asyncio.wait_for(subscribing, 5), "no 30 s wait for a reply that cannot come")
+        self.assertTrue(self.is_logged("WARNING", f"Could not subscribe to {SOL_PAIR} (subscribeOrderbook: no reply "
+                                                  f"(the connection closed), subscribeTrades: accepted)."))
+
+    async def test_a_pending_resubscription_is_dropped_when_the_connection_ends(self):
+        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
+        self.stream.replies["subscribeOrderbook"] = rejected
+        await self.deliver(ws_update(BTC_SYMBOL, 502))  # gap: BTC is re-subscribed, rejected, retried in 1 s
+        release_retry = asyncio.Event()
+
+        async def held_sleep(delay: float):
+            self.sleep_delays.append(delay)
+            if len(self.sleep_delays) == 1:  # the retry's delay; the reconnection's back-off goes on
+                await release_retry.wait()
+
+        self.data_source._sleep = held_sleep
+        await wait_until(lambda: self.is_logged("INFO", "retrying subscribeOrderbook"), what="the retry to be planned")
+        self.stream.replies["subscribeOrderbook"] = accepted
+        self.stream.close()
+        await self.wait_for_subscriptions(count=4, index=1)
+        release_retry.set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+        self.assertEqual(2, len(self.stream.sent_requests("subscribeOrderbook", index=1)),
+                         "the new connection subscribes BTC and ETH once each; the old retry is not sent")
 
     async def test_iso_timestamps_and_string_sequences(self):
         self.start_listening()
@@ -532,11 +513,10 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
         self.assertEqual([], self.drain(self.diffs))
         self.assertEqual([], self.drain(self.trades))
-        self.assertEqual(["Ignored a NonKYC snapshotOrderbook message for DOGE/USDT: not subscribed."],
+        self.assertEqual(["NonKYC public stream: ignored a snapshotOrderbook message for DOGE/USDT: not subscribed."],
                          [message for message in self.log_messages("WARNING") if "DOGE" in message])
-        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC updateOrderbook message for DOGE/USDT: not "
-                                                "subscribed."))
-        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC updateTrades message for DOGE/USDT: not subscribed."))
+        self.assertTrue(self.is_logged("DEBUG", "ignored a updateOrderbook message for DOGE/USDT: not subscribed."))
+        self.assertTrue(self.is_logged("DEBUG", "ignored a updateTrades message for DOGE/USDT: not subscribed."))
 
     # --- malformed messages ---
 
@@ -559,21 +539,22 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
             ws_update(BTC_SYMBOL, 501, bids=[("100.5", "2")]),
         )
 
-        self.assertTrue(self.is_logged("WARNING", "Skipped a NonKYC public message that is not a JSON object: "
-                                                  "'this is not json'"))
+        self.assertTrue(self.is_logged("WARNING", "NonKYC public stream: skipped a message that is not a JSON "
+                                                  "object: 'this is not json'"))
         self.assertTrue(self.is_logged("WARNING", "not a JSON object: [1, 2, 3]"))
-        self.assertTrue(self.is_logged("DEBUG", "NonKYC public stream heartbeat: 'pong'"))
-        unknown = "Skipped a NonKYC public message with an unknown method (tickerUpdate)"
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC public stream: heartbeat 'pong'"))
+        unknown = "NonKYC public stream: skipped a message with the unknown method tickerUpdate"
         self.assertEqual(1, sum(unknown in message for message in self.log_messages("WARNING")), "warned once")
         self.assertTrue(self.is_logged("DEBUG", unknown))
-        self.assertTrue(self.is_logged("WARNING", "NonKYC public stream error (request id None): code 400, "
+        self.assertTrue(self.is_logged("WARNING", "NonKYC public stream: error reply to request None: code 400, "
                                                   "Unknown error"))
-        self.assertTrue(self.is_logged("DEBUG", "Ignored a NonKYC reply to an unknown request"))
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC public stream: ignored a reply to no waiting request"))
         self.assertTrue(self.is_logged("WARNING", "Skipped an unreadable NonKYC updateOrderbook message (KeyError"))
         self.assertTrue(self.is_logged("WARNING", "Skipped an unreadable NonKYC snapshotOrderbook message"))
         # An update of a synced pair that cannot be read may hide a change: that pair is resynced.
-        self.assertTrue(self.is_logged("WARNING", f"Skipped an unreadable NonKYC order book update for {ETH_PAIR} "
-                                                  f"(ValueError("))
+        self.assertTrue(self.is_logged("WARNING", f"Skipped an unreadable NonKYC updateOrderbook message for "
+                                                  f"{ETH_PAIR} (ValueError("))
+        await wait_until(lambda: self.stream.sent_requests("unsubscribeOrderbook"), what="the resync of ETH")
         self.assertEqual([{"symbol": ETH_SYMBOL}],
                          [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
         # The listener is alive and BTC went on.
@@ -589,9 +570,11 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
                            ws_update(BTC_SYMBOL, "n/a", bids=[("100", "1")]))
 
         self.assertEqual([], self.drain(self.diffs))
+        await wait_until(lambda: self.stream.sent_requests("unsubscribeOrderbook"), what="the resync of BTC")
+        for _ in range(10):
+            await asyncio.sleep(0)
         self.assertEqual(1, len(self.stream.sent_requests("unsubscribeOrderbook")), "one resync, no loop")
-        self.assertTrue(self.is_logged("DEBUG", f"Skipped an unreadable NonKYC order book update for {BTC_PAIR} "
-                                                f"while waiting for its snapshot"))
+        self.assertTrue(self.is_logged("DEBUG", "Skipped an unreadable NonKYC updateOrderbook message (ValueError"))
 
     async def test_unreadable_snapshot_is_retried_later_with_a_resubscription(self):
         self.start_listening()
@@ -601,8 +584,10 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
                             "params": {"symbol": BTC_SYMBOL, "sequence": 5, "bids": [{"price": "x", "quantity": "1"}],
                                        "asks": []}})
 
-        self.assertTrue(self.is_logged("ERROR", f"Skipped an unreadable NonKYC order book snapshot for {BTC_PAIR}"))
-        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        self.assertTrue(self.is_logged("ERROR", f"Skipped an unreadable NonKYC snapshotOrderbook message for "
+                                                f"{BTC_PAIR}"))
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3,
+                         what="the unreadable snapshot to be retried with a resubscription")
         self.assertEqual([{"symbol": BTC_SYMBOL}],
                          [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
         self.assertEqual([1.0], self.sleep_delays)
@@ -614,7 +599,8 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         await self.deliver({"jsonrpc": "2.0", "method": "snapshotOrderbook",
                             "params": {"symbol": BTC_SYMBOL, "sequence": 600, "bids": "garbage", "asks": []}},
                            ws_update(BTC_SYMBOL, 501))
-        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3)
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 3,
+                         what="the resubscription after the unreadable snapshot")
         await self.deliver(ws_snapshot(BTC_SYMBOL, 610, bids=[("100", "2")]), ws_update(BTC_SYMBOL, 611))
 
         self.assertEqual([(OrderBookMessageType.SNAPSHOT, 610), (OrderBookMessageType.DIFF, 611)],
@@ -688,31 +674,26 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertTrue(self.is_logged("WARNING", f"Skipped a malformed trade of a NonKYC updateTrades message for "
                                                   f"{BTC_PAIR} (ValueError(\"trade side 'short'"))
 
-    async def test_trade_history_is_bounded(self):
-        self.data_source.TRADE_IDS_REMEMBERED = 3
-        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        await self.deliver(ws_trades("snapshotTrades", BTC_SYMBOL, [trade(f"t{i}") for i in range(5)]))
-
-        history = self.data_source._trade_histories[BTC_SYMBOL]
-        self.assertEqual([False, False, True, True, True], [f"t{i}" in history for i in range(5)])
-
     # --- heartbeat and silence ---
 
     async def test_client_pings_periodically(self):
-        self.data_source._ping_interval = 0.01
+        self.data_source._rpc.ping_interval = 0.01
         self.start_listening()
         await self.wait_for_subscriptions()
 
-        await self.wait_until(lambda: self.stream.websockets[0].ping.await_count >= 2)
+        await wait_until(lambda: self.stream.websockets[0].ping.await_count >= 2, what="two client pings")
 
     async def test_failed_ping_ends_the_ping_task_quietly(self):
-        self.data_source._ping_interval = 0.001
+        self.data_source._rpc.ping_interval = 0  # a ping at every turn of the event loop
         self.start_listening()
         await self.wait_for_subscriptions()
         self.stream.websockets[0].ping.side_effect = RuntimeError("connection lost")
 
-        await self.wait_until(lambda: self.is_logged("DEBUG", "NonKYC public stream: ping failed"))
-        await self.wait_until(lambda: self.data_source._ping_task.done())
+        await wait_until(lambda: self.is_logged("DEBUG", "NonKYC public stream: ping failed"), what="a failed ping")
+        pings = self.stream.websockets[0].ping.await_count
+        for _ in range(20):
+            await asyncio.sleep(0)
+        self.assertEqual(pings, self.stream.websockets[0].ping.await_count, "no ping after the failed one")
         self.assertFalse(self.listener.done())
 
     async def test_silent_connection_is_reconnected_without_cancelled_error(self):
@@ -727,14 +708,19 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertFalse(any(record.exc_info for record in self.log_recorder.records),
                          "a silent connection is an expected event, not an unexpected error")
 
-    async def test_reconnections_are_spaced(self):
+    async def test_reconnections_back_off_until_a_snapshot_proves_the_session(self):
         self.start_listening()
         await self.wait_for_subscriptions()
-        self.stream.close()
-        await self.wait_for_subscriptions(index=1)
+        self.assertEqual([], self.sleep_delays, "the first connection does not wait")
+        for index in range(1, 4):
+            self.stream.close(index - 1)
+            await self.wait_for_subscriptions(index=index)
+        self.assertEqual([1.0, 2.0, 4.0], self.sleep_delays)
 
-        self.assertEqual(1, len(self.sleep_delays))
-        self.assertTrue(0 < self.sleep_delays[0] <= NonkycAPIOrderBookDataSource.MIN_RECONNECT_INTERVAL)
+        await self.deliver(ws_snapshot(BTC_SYMBOL, 10, bids=[("1", "1")]))
+        self.stream.close()
+        await self.wait_for_subscriptions(index=4)
+        self.assertEqual([1.0, 2.0, 4.0, 1.0], self.sleep_delays, "a working session resets the back-off")
 
     async def test_hourly_refresh_resubscribes_the_order_books_instead_of_using_rest(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
@@ -743,9 +729,10 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         await self.data_source._request_order_book_snapshots(output)
 
         self.assertTrue(output.empty())
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 4,
+                         what="both order books to be subscribed again")
         self.assertEqual([BTC_SYMBOL, ETH_SYMBOL],
                          [request["params"]["symbol"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
-        self.assertEqual(3, len(self.stream.sent_requests("subscribeOrderbook")) - 1)
         self.assertTrue(self.is_logged("INFO", "Refreshing the NonKYC order books from fresh WebSocket snapshots"))
 
     async def test_hourly_refresh_does_nothing_when_disconnected(self):
@@ -777,9 +764,8 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
 
         self.assertNotIn(SOL_PAIR, self.data_source._trading_pairs)
-        self.assertNotIn(SOL_SYMBOL, self.data_source._order_book_sequences)
-        self.assertTrue(self.is_logged("WARNING", f"Subscribing to {SOL_PAIR} failed (subscribeOrderbook: accepted, "
-                                                  f"subscribeTrades: rejected)."))
+        self.assertTrue(self.is_logged("WARNING", f"Could not subscribe to {SOL_PAIR} (subscribeOrderbook: accepted, "
+                                                  f"subscribeTrades: code 2001, Symbol not found)."))
         self.assertEqual(("unsubscribeOrderbook", {"symbol": SOL_SYMBOL}),
                          (self.stream.sent()[-1]["method"], self.stream.sent()[-1]["params"]))
         self.assertEqual([BTC_SYMBOL, ETH_SYMBOL, SOL_SYMBOL],
@@ -788,11 +774,12 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
     async def test_subscribe_to_trading_pair_without_reply_fails(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        self.stream.replies["subscribeOrderbook"] = lambda request: []
+        self.stream.replies["subscribeOrderbook"] = no_reply
 
         self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
 
-        self.assertTrue(self.is_logged("WARNING", "subscribeOrderbook: no reply, subscribeTrades: accepted"))
+        self.assertTrue(self.is_logged("WARNING", "subscribeOrderbook: no reply (none within 0.2 s), subscribeTrades: "
+                                                  "accepted"))
         self.assertEqual(("unsubscribeTrades", {"symbol": SOL_SYMBOL}),
                          (self.stream.sent()[-1]["method"], self.stream.sent()[-1]["params"]))
 
@@ -801,7 +788,8 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
         self.assertFalse(await self.data_source.subscribe_to_trading_pair("FOO-BAR"))
 
-        self.assertTrue(self.is_logged("ERROR", "Unexpected error subscribing to the FOO-BAR order book and trades."))
+        self.assertTrue(self.is_logged("WARNING", "Cannot subscribe to FOO-BAR: it is not a NonKYC market."))
+        self.assertEqual(4, len(self.stream.sent()), "nothing sent")
 
     async def test_subscribe_when_the_send_fails_forgets_the_pair(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
@@ -809,23 +797,20 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
         self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
 
-        self.assertNotIn(SOL_SYMBOL, self.data_source._trading_pair_by_symbol)
+        self.assertTrue(self.is_logged("ERROR", f"Unexpected error trying to subscribe to the {SOL_PAIR} order book"))
+        self.assertNotIn(SOL_PAIR, self.data_source._trading_pairs)
+        # Whatever still comes for SOL is not used.
+        self.stream.websockets[0].send_json.side_effect = None
+        await self.deliver(ws_snapshot(SOL_SYMBOL, 3, bids=[("150", "1")]))
+        self.assertEqual([], self.drain(self.diffs))
 
     async def test_failed_undo_of_a_subscription_is_logged(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
         self.stream.replies["subscribeTrades"] = rejected
-        websocket = self.stream.websockets[0]
-        answer = websocket.send_json.side_effect
-
-        def break_on_unsubscribe(request):
-            if request["method"] == "unsubscribeOrderbook":
-                raise RuntimeError("connection lost")
-            answer(request)
-
-        websocket.send_json.side_effect = break_on_unsubscribe
+        self.fail_sending("unsubscribeOrderbook")
 
         self.assertFalse(await self.data_source.subscribe_to_trading_pair(SOL_PAIR))
-        self.assertTrue(self.is_logged("WARNING", f"Could not unsubscribe the channels of {SOL_PAIR}: "
+        self.assertTrue(self.is_logged("WARNING", f"Could not send unsubscribeOrderbook for {SOL_PAIR}: "
                                                   f"RuntimeError('connection lost')"))
 
     async def test_subscribe_and_unsubscribe_need_a_connection(self):
@@ -852,62 +837,41 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
                            ws_update(BTC_SYMBOL, 501))
         self.assertEqual([BTC_PAIR], [message.trading_pair for message in self.drain(self.diffs)])
         self.assertEqual([], self.drain(self.trades))
-        self.assertFalse(self.is_logged("WARNING", "Ignored a NonKYC"), "expected right after unsubscribing")
+        self.assertFalse(self.is_logged("WARNING", "ignored a"), "expected right after unsubscribing")
 
     async def test_unsubscribe_rejected_or_failing(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        self.stream.replies["unsubscribeTrades"] = lambda request: rejected(request, 400, "Not subscribed")
+        self.stream.replies["unsubscribeTrades"] = (
+            lambda index, request: rejected(index, request, 400, "Not subscribed"))
 
         self.assertFalse(await self.data_source.unsubscribe_from_trading_pair(ETH_PAIR))
-        self.assertTrue(self.is_logged("WARNING", f"Unsubscribing from {ETH_PAIR} failed (unsubscribeOrderbook: "
-                                                  f"accepted, unsubscribeTrades: rejected)."))
+        self.assertTrue(self.is_logged("WARNING", f"Could not unsubscribe from {ETH_PAIR} (unsubscribeOrderbook: "
+                                                  f"accepted, unsubscribeTrades: code 400, Not subscribed)."))
 
         self.assertFalse(await self.data_source.unsubscribe_from_trading_pair("FOO-BAR"))
-        self.assertTrue(self.is_logged("ERROR", "Unexpected error unsubscribing from the FOO-BAR order book"))
+        self.assertTrue(self.is_logged("WARNING", "Cannot unsubscribe from FOO-BAR: it is not a NonKYC market."))
 
 
 class NonkycAPIOrderBookDataSourceEdgeTests(NonkycOrderBookDataSourceTestBase):
 
-    async def test_stream_that_ends_without_error_is_reported_as_disconnected(self):
-        class EndedStream:
-            async def iter_messages(self):
-                await asyncio.sleep(0)
-                return
-                yield
-
-        with self.assertRaisesRegex(ConnectionError, "the NonKYC public stream was disconnected"):
-            await self.data_source._process_websocket_messages(EndedStream())
-        self.assertIsNone(self.data_source._ping_task)
-
-    async def test_resync_of_a_market_unsubscribed_meanwhile_is_skipped(self):
+    async def test_a_resync_of_a_market_unsubscribed_meanwhile_is_not_sent(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        self.data_source._symbols_to_resync.append("DOGE/USDT")
-        sent_before = len(self.stream.sent())
+        self.data_source._sleep = AsyncMock()  # hold nothing: the resync would go out at once
+        unsubscribing = self.run_in_background(self.data_source.unsubscribe_from_trading_pair(ETH_PAIR))
+        await self.deliver(ws_update(ETH_SYMBOL, 7005))  # a gap, but ETH is being unsubscribed
+        await unsubscribing
 
-        await self.data_source._send_resync_requests(self.data_source._ws_assistant)
+        self.assertEqual([], self.stream.sent_requests("subscribeOrderbook")[2:], "no re-subscription of ETH")
 
-        self.assertEqual(sent_before, len(self.stream.sent()))
-
-    async def test_retry_is_dropped_when_disconnected_or_unsubscribed(self):
+    async def test_a_retry_that_cannot_be_sent_is_logged(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        request = self.data_source._order_book_subscription_request(ETH_SYMBOL)
-        sent_before = len(self.stream.sent())
+        self.fail_sending("unsubscribeOrderbook")
+        await self.deliver(ws_update(ETH_SYMBOL, 7005))
 
-        self.data_source._forget_symbol(ETH_SYMBOL)
-        await self.data_source._retry_request(request, 1.0, resubscribe=False)
-
-        self.assertEqual(sent_before, len(self.stream.sent()))
-        self.assertEqual([1.0], self.sleep_delays)
-
-    async def test_retry_that_cannot_be_sent_is_logged(self):
-        await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        self.stream.websockets[0].send_json.side_effect = RuntimeError("connection lost")
-        request = self.data_source._order_book_subscription_request(ETH_SYMBOL)
-
-        await self.data_source._retry_request(request, 1.0, resubscribe=True)
-
-        self.assertTrue(self.is_logged("WARNING", f"Could not retry subscribeOrderbook for {ETH_PAIR}: "
-                                                  f"RuntimeError('connection lost')"))
+        await wait_until(lambda: self.is_logged("WARNING", f"Could not send unsubscribeOrderbook for {ETH_PAIR}: "
+                                                           f"RuntimeError('connection lost')"),
+                         what="the failed resync to be logged")
+        self.assertFalse(self.listener.done())
 
     async def test_long_messages_are_shortened_in_the_logs(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
@@ -974,13 +938,15 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
 
     async def wait_until_tracker_applied_everything(self, trading_pair: str):
         """Until the data source has read every message and the tracker applied every message it was given."""
-        await self.wait_until(lambda: all(self.stream.all_delivered(index)
-                                          for index in range(len(self.stream.websockets))))
-        await self.wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()))
+        await wait_until(lambda: all(self.stream.all_delivered(index) for index in range(len(self.stream.websockets))),
+                         what="the data source to read every message")
+        await wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()),
+                         what="the data source to hand on every parsed message")
         last_update_id = self.last_update_ids[trading_pair]
-        await self.wait_until(lambda: trading_pair in self.tracker.order_books and max(
+        await wait_until(lambda: trading_pair in self.tracker.order_books and max(
             self.tracker.order_books[trading_pair].last_diff_uid,
-            self.tracker.order_books[trading_pair].snapshot_uid) >= last_update_id)
+            self.tracker.order_books[trading_pair].snapshot_uid) >= last_update_id,
+            what=f"the tracker to apply every message of {trading_pair}")
 
     def assert_tracker_book_equals_exchange_book(self, trading_pair: str, symbol: str):
         self.assertEqual(self.exchange_books[symbol].levels(), book_levels(self.tracker.order_books[trading_pair]))
@@ -988,7 +954,7 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
     async def test_book_equals_the_exchange_book_through_gap_resubscription_and_fresh_snapshot(self):
         self.data_source._trading_pairs[:] = [BTC_PAIR]
         tracker = self.start_tracker([BTC_PAIR])
-        await self.wait_until(lambda: tracker.ready)
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
         self.assertEqual(([(50.0, 9.0)], [(500.0, 9.0)]), book_levels(tracker.order_books[BTC_PAIR]),
                          "the REST book initialises the tracker until the WS snapshot arrives")
         await self.wait_for_subscriptions(count=2)
@@ -1004,7 +970,8 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
         # 1004 never reaches us: it removes the levels 1001 and 1002 added.
         self.exchange_books[BTC_SYMBOL].update(ws_update(BTC_SYMBOL, 1004, bids=[("99.5", "0")], asks=[("101.5", "0")]))
         await self.send(ws_update(BTC_SYMBOL, 1005, asks=[("103", "1")]))
-        await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2)
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
+                         what="the resubscription after the gap")
         self.assertEqual([{"symbol": BTC_SYMBOL}],
                          [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
         await self.send(ws_update(BTC_SYMBOL, 1006, bids=[("98", "1")]))  # arrives while waiting: dropped
@@ -1027,12 +994,13 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
         with patch.object(NonkycOrderBookMessage, "__lt__", OrderBookMessage.__lt__):
             self.data_source._trading_pairs[:] = [BTC_PAIR]
             tracker = self.start_tracker([BTC_PAIR])
-            await self.wait_until(lambda: tracker.ready)
+            await wait_until(lambda: tracker.ready, what="the tracker to be ready")
             await self.wait_for_subscriptions(count=2)
             await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("102", "2")]))
             await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
             await self.send(ws_update(BTC_SYMBOL, 1003, asks=[("103", "1")]))
-            await self.wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2)
+            await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
+                             what="the resubscription after the gap")
             await self.send(ws_snapshot(BTC_SYMBOL, 1003, bids=[("100", "1")], asks=[("102", "2"), ("103", "1")]))
             await self.wait_until_tracker_applied_everything(BTC_PAIR)
 
@@ -1042,7 +1010,7 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
     async def test_book_equals_the_exchange_book_after_a_reconnection(self):
         self.data_source._trading_pairs[:] = [BTC_PAIR]
         tracker = self.start_tracker([BTC_PAIR])
-        await self.wait_until(lambda: tracker.ready)
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
         await self.wait_for_subscriptions(count=2)
         await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
         for sequence in range(1001, 1041):
@@ -1069,7 +1037,7 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
             await release_init.wait()
 
         tracker = self.start_tracker([BTC_PAIR, ETH_PAIR], init_sleep=slow_init_sleep)
-        await self.wait_until(lambda: BTC_PAIR in tracker.order_books)
+        await wait_until(lambda: BTC_PAIR in tracker.order_books, what="the BTC book to be created")
         await self.wait_for_subscriptions(count=4)
         await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
         for sequence in range(1001, 1041):
@@ -1079,7 +1047,7 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
         self.assertFalse(tracker.ready)
 
         release_init.set()
-        await self.wait_until(lambda: tracker.ready)
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
         await self.send(ws_update(ETH_SYMBOL, 7001, bids=[("10.5", "2")]))
         await self.wait_until_tracker_applied_everything(ETH_PAIR)
 
@@ -1090,13 +1058,13 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
     async def test_trades_reach_the_tracker_once(self):
         self.data_source._trading_pairs[:] = [BTC_PAIR]
         tracker = self.start_tracker([BTC_PAIR])
-        await self.wait_until(lambda: tracker.ready)
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
         await self.wait_for_subscriptions(count=2)
 
         self.stream.push_all([ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1", price="67000")]),
                               ws_trades("updateTrades", BTC_SYMBOL, [trade("a2", price="67100"),
                                                                      trade("a2", price="67100")])])
-        await self.wait_until(lambda: tracker.metrics.total_trades_processed >= 1)
+        await wait_until(lambda: tracker.metrics.total_trades_processed >= 1, what="the trade to reach the tracker")
         await self.deliver()
 
         self.assertEqual(1, tracker.metrics.total_trades_processed)

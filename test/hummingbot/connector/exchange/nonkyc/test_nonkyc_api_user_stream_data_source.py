@@ -2,32 +2,49 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
+import logging
 import os
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogAssertions, LogRecorder, drain_queue
+import time
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    FakeNonkycServer,
+    LogAssertions,
+    LogRecorder,
+    clear_url_overrides,
+    drain_queue,
+    rpc_error,
+    rpc_result,
+    wait_until,
+)
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Callable, Dict, List, Optional
-from unittest.mock import AsyncMock, MagicMock, patch
+from typing import Any, Dict, List, Optional
+from unittest.mock import MagicMock, patch
 
 import aiohttp
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
-from hummingbot.connector.test_support.network_mocking_assistant import (
-    MockWebsocketClientSession,
-    NetworkMockingAssistant,
-)
+from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
+from hummingbot.connector.test_support.network_mocking_assistant import NetworkMockingAssistant
 from hummingbot.connector.time_synchronizer import TimeSynchronizer
 from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
-from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
+from hummingbot.core.utils import async_utils
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
 API_KEY = "testApiKey0123"
 API_SECRET = "testApiSecret4567"
 
+LOGIN = CONSTANTS.WS_METHOD_LOGIN
+SUBSCRIBE_REPORTS = CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS
+SUBSCRIBE_BALANCES = CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES
+SESSION_REQUESTS = [LOGIN, SUBSCRIBE_REPORTS, SUBSCRIBE_BALANCES]
+
+LOGGED_IN = "Logged in to the NonKYC private stream."
+SUBSCRIBED = "Subscribed to NonKYC order reports and balances."
+CLOSED_BY_SERVER = "The NonKYC private stream connection was closed (The WS connection was closed unexpectedly."
+
 # Shapes from /work/shared/fixtures/nonkyc-live-samples.json (and the API notes for report / balanceUpdate).
-CURRENT_BALANCES = {
+CURRENT_BALANCES = {  # as captured live: without the request id
     "jsonrpc": "2.0", "method": "currentBalances", "timestamp": 1772170422567,
     "portfolioData": {"totalUsdValue": "5.82", "totalBtcValue": "0.00008593"},
     "result": [{"assetId": "6982a6966fe9953e2576d260", "ticker": "USDT", "available": "5.82701928",
@@ -45,103 +62,89 @@ BALANCE_UPDATE = {"jsonrpc": "2.0", "method": "balanceUpdate",
                   "params": {"ticker": "USDT", "available": "4.12", "held": "1.70"}}
 
 
-def active_orders_reply(request: Dict[str, Any]) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "activeOrders", "result": [], "id": request["id"]}
+def active_orders(request: Dict[str, Any], orders: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """The answer to `subscribeReports`: the open orders under `result`, with the request's id."""
+    return {"jsonrpc": "2.0", "method": "activeOrders", "result": orders or [], "id": request["id"]}
 
 
-def ok_reply(request: Dict[str, Any]) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "result": True, "id": request["id"]}
+def no_reply(index: int, request: Dict[str, Any]) -> List[Any]:
+    return []
 
 
-def error_reply(request: Dict[str, Any], code: int, message: str) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request["id"]}
+def methods(messages: List[Dict[str, Any]]) -> List[str]:
+    return [message["method"] for message in messages]
 
 
-Handler = Callable[[int, Dict[str, Any]], List[Any]]
-
-
-class FakeNonkycServer:
+class ReconnectDelays:
     """
-    Stands in for the WebSocket connections factory: every connection is a real WSConnection over a fresh
-    NetworkMockingAssistant websocket mock, and each request sent is answered by the handler of its method
-    (handler(connection_index, request) -> messages to push; dicts are sent as JSON, strings as they are).
+    Stands in for the data source's `_sleep`, which it uses for the wait before reconnecting only: records each delay
+    (and the loop time it started) and holds the stream in that wait until the test lets it go on with `allow`.
     """
 
-    def __init__(self, mocking_assistant: NetworkMockingAssistant):
-        self.mocking_assistant = mocking_assistant
-        self.websockets: List[AsyncMock] = []
-        self.sessions: List[MockWebsocketClientSession] = []
-        self.connections: List[WSConnection] = []
-        self.connection_errors: List[Exception] = []
-        self.handlers: Dict[str, Handler] = {
-            CONSTANTS.WS_METHOD_LOGIN: lambda index, request: [ok_reply(request)],
-            CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS: lambda index, request: [active_orders_reply(request)],
-            # As captured live: currentBalances without the request id.
-            CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES: lambda index, request: [CURRENT_BALANCES],
-        }
+    def __init__(self):
+        self.delays: List[float] = []
+        self.started_at: List[float] = []
+        self.allowed = 0
 
-    async def get_ws_connection(self) -> WSConnection:
-        if self.connection_errors:
-            raise self.connection_errors.pop(0)
-        index = len(self.websockets)
-        websocket = self.mocking_assistant.create_websocket_mock()
-        record_sent_message = websocket.send_json.side_effect
+    def allow(self, count: int = 1):
+        self.allowed += count
 
-        def answer(request: Dict[str, Any]):
-            record_sent_message(request)
-            for message in self.handlers.get(request.get("method"), lambda *_: [])(index, request):
-                self.push(message, index)
+    async def sleep(self, delay: float):
+        self.delays.append(delay)
+        self.started_at.append(asyncio.get_running_loop().time())
+        number = len(self.delays)
+        await asyncio.sleep(0)  # like any real sleep, it lets the other tasks run
+        while number > self.allowed:
+            await asyncio.sleep(0.001)
 
-        websocket.send_json.side_effect = answer
-        session = MockWebsocketClientSession(mock_websocket=websocket)
-        connection = WSConnection(aiohttp_client_session=session)
-        self.websockets.append(websocket)
-        self.sessions.append(session)
-        self.connections.append(connection)
-        return connection
 
-    def push(self, message: Any, index: int = -1, message_type: aiohttp.WSMsgType = aiohttp.WSMsgType.TEXT):
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.mocking_assistant.add_websocket_aiohttp_message(self.websockets[index], text, message_type)
+class FailingOnceQueue(asyncio.Queue):
+    """An output queue whose consumer side fails on one given message (once)."""
 
-    def sent(self, index: int = -1) -> List[Dict[str, Any]]:
-        if not self.websockets:
-            return []
-        return self.mocking_assistant.json_messages_sent_through_websocket(self.websockets[index])
+    def __init__(self, failing_message: Any):
+        super().__init__()
+        self.failing_message = failing_message
 
-    def sent_methods(self, index: int = -1) -> List[str]:
-        return [message["method"] for message in self.sent(index)]
+    def put_nowait(self, item: Any):
+        if item == self.failing_message:
+            self.failing_message = None
+            raise RuntimeError("consumer failed")
+        super().put_nowait(item)
 
 
 class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
+        clear_url_overrides(self)
         self.mocking_assistant = NetworkMockingAssistant()
         await self.mocking_assistant.async_init()
-        self.server = FakeNonkycServer(self.mocking_assistant)
+        self.server = FakeNonkycServer(self.mocking_assistant)  # login and other requests: `{"result": true}`
+        self.server.replies[SUBSCRIBE_REPORTS] = lambda index, request: [active_orders(request)]
+        self.server.replies[SUBSCRIBE_BALANCES] = lambda index, request: [CURRENT_BALANCES]
+
+        self.reconnects = ReconnectDelays()
         self.data_source = self.build_data_source(API_KEY, API_SECRET)
         self.output: asyncio.Queue = asyncio.Queue()
-        self.listening_task: Optional[asyncio.Task] = None
-
-        self.reconnect_delays: List[float] = []
-        self.max_reconnects = 1
-        self.data_source._sleep = self.fake_sleep
+        self.listening_tasks: List[asyncio.Task] = []
 
         self.log_recorder = LogRecorder()
-        self.logger = self.data_source.logger()
-        self.previous_log_level = self.logger.level
-        self.logger.setLevel(1)
-        self.logger.addHandler(self.log_recorder)
+        # The data source's logger, and the one that reports exceptions escaping background tasks.
+        self.loggers = [self.data_source.logger(), logging.getLogger(async_utils.__name__)]
+        self.previous_levels = [logger.level for logger in self.loggers]
+        for logger in self.loggers:
+            logger.setLevel(1)
+            logger.addHandler(self.log_recorder)
 
     async def asyncTearDown(self) -> None:
-        if self.listening_task is not None:
-            self.listening_task.cancel()
+        for task in self.listening_tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.listening_task
-        self.data_source._cancel_ping_task()
-        self.logger.removeHandler(self.log_recorder)
-        self.logger.setLevel(self.previous_log_level)
+                await task
+        for logger, level in zip(self.loggers, self.previous_levels):
+            logger.removeHandler(self.log_recorder)
+            logger.setLevel(level)
+        self.assert_no_secret_logged()
         await super().asyncTearDown()
 
     def build_data_source(self, api_key: str, secret: str) -> NonkycAPIUserStreamDataSource:
@@ -150,51 +153,69 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
             throttler=AsyncThrottler(CONSTANTS.RATE_LIMITS), auth=auth, connections_factory=self.server)
         data_source = NonkycAPIUserStreamDataSource(
             auth=auth, trading_pairs=["BTC-USDT"], connector=MagicMock(), api_factory=api_factory)
-        # Fast, deterministic timers; the ping test shortens the ping interval itself.
-        data_source._login_timeout = 0.05
-        data_source._subscription_timeout = 0.05
-        data_source._ping_interval = 1000
+        # Timing of the stream core. The reply timeout is long enough never to expire by accident on a loaded machine:
+        # the tests that need it to expire shorten it; so do the ping tests with the ping interval.
+        data_source._rpc.reply_timeout = 3
+        data_source._rpc.ping_interval = 1000
+        data_source._rpc.silence_timeout = 5
+        data_source._sleep = self.reconnects.sleep
         return data_source
 
-    async def fake_sleep(self, delay: float):
-        # The n-th reconnection waits here while n >= max_reconnects: tests raise max_reconnects to let it go on.
-        self.reconnect_delays.append(delay)
-        while len(self.reconnect_delays) >= self.max_reconnects:
-            await asyncio.sleep(0.001)
+    # --- helpers ---
 
-    def start_listening(self):
-        self.listening_task = asyncio.get_running_loop().create_task(
-            self.data_source.listen_for_user_stream(self.output))
+    def start_listening(self, data_source: Optional[NonkycAPIUserStreamDataSource] = None) -> asyncio.Task:
+        data_source = data_source or self.data_source
+        task = asyncio.get_running_loop().create_task(data_source.listen_for_user_stream(self.output))
+        self.listening_tasks.append(task)
+        return task
 
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 2.0):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if loop.time() > deadline:
-                self.fail("The expected condition was not reached in time.")
-            await asyncio.sleep(0.001)
+    async def wait_for_sessions(self, count: int = 1):
+        """Waits until `count` connections were logged in and subscribed."""
+        await wait_until(lambda: len(self.logged("INFO", SUBSCRIBED)) >= count,
+                         what=lambda: f"{count} subscribed session(s); sent so far: {self.server.sent_methods()}, "
+                                      f"logs: {self.log_messages()[-5:]}")
 
-    async def wait_for_session(self):
-        await self.wait_until(lambda: self.data_source._session_ready)
+    async def wait_for_reconnect_delays(self, count: int):
+        await wait_until(lambda: len(self.reconnects.delays) >= count,
+                         what=lambda: f"{count} reconnection delay(s), got {self.reconnects.delays}; "
+                                      f"logs: {self.log_messages()[-5:]}")
+
+    async def wait_for_output(self, count: int):
+        await wait_until(lambda: self.output.qsize() >= count,
+                         what=lambda: f"{count} event(s) on the output queue, got {self.output.qsize()}")
+
+    async def wait_for_request(self, method: str, count: int = 1, index: int = -1):
+        await wait_until(lambda: len(self.server.websockets) > (index if index >= 0 else 0)
+                         and len(self.server.sent_requests(method, index)) >= count,
+                         what=lambda: f"{count} {method} request(s) on connection {index}; "
+                                      f"{len(self.server.websockets)} connection(s)")
 
     def drain_output(self) -> List[Any]:
         return drain_queue(self.output)
 
-    def assert_no_secret_in(self, text: str, login_request: Dict[str, Any]):
-        self.assertNotIn(API_KEY, text)
-        self.assertNotIn(API_SECRET, text)
-        self.assertNotIn(login_request["params"]["nonce"], text)
-        self.assertNotIn(login_request["params"]["signature"], text)
+    def logged(self, level: str, text: str) -> List[str]:
+        return [message for message in self.log_messages(level) if text in message]
+
+    def assert_no_secret_logged(self):
+        secrets = {API_KEY, API_SECRET}
+        for index in range(len(self.server.websockets)):
+            for login in self.server.sent_requests(LOGIN, index):
+                secrets.update((login["params"]["nonce"], login["params"]["signature"]))
+        formatter = logging.Formatter()
+        for record in self.log_recorder.records:
+            text = formatter.format(record)
+            for secret in secrets:
+                self.assertNotIn(secret, text, "a secret (key, secret, nonce or signature) was logged")
 
     # --- login ---
 
-    async def test_login_message_format_and_signature(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: []
+    async def test_login_message_shape_and_hmac_signature(self):
+        self.server.replies[LOGIN] = no_reply
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.sent()) == 1)
+        await self.wait_for_request(LOGIN)
 
         login = self.server.sent()[0]
-        self.assertEqual("login", login["method"])
+        self.assertEqual({"method", "params", "id"}, set(login))
         self.assertIsInstance(login["id"], int)
         params = login["params"]
         self.assertEqual({"algo", "pKey", "nonce", "signature"}, set(params))
@@ -206,569 +227,627 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
                                       hashlib.sha256).hexdigest()
         self.assertEqual(expected_signature, params["signature"])
 
-    async def test_login_nonce_is_fresh_on_every_connection(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
-            error_reply(request, 1002, "Authorization failed")]
-        self.max_reconnects = 2
+    async def test_login_nonce_and_request_id_are_fresh_on_every_connection(self):
+        self.server.replies[LOGIN] = lambda index, request: [rpc_error(request, 1002, "Authorization failed")]
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.websockets) == 2 and len(self.server.sent(1)) == 1)
+        await self.wait_for_request(LOGIN, index=1)
 
         first, second = self.server.sent(0)[0], self.server.sent(1)[0]
         self.assertNotEqual(first["params"]["nonce"], second["params"]["nonce"])
+        self.assertNotEqual(first["params"]["signature"], second["params"]["signature"])
         self.assertNotEqual(first["id"], second["id"])
 
     async def test_connects_to_the_configured_url_with_heartbeat_and_silence_timeout(self):
+        self.data_source._rpc.silence_timeout = 45
         with patch.dict(os.environ, {CONSTANTS.WSS_URL_ENV_VAR: "wss://sandbox.example/ws"}):
             self.start_listening()
-            await self.wait_for_session()
+            await self.wait_for_sessions()
 
         session = self.server.sessions[0]
         self.assertEqual(("wss://sandbox.example/ws",), session.connection_args)
         # WSConnection hands `ping_timeout` to aiohttp as its heartbeat (ping when idle, pong deadline = half).
         self.assertEqual(CONSTANTS.WS_PING_INTERVAL, session.connection_kwargs["heartbeat"])
         self.assertFalse(session.connection_kwargs["autoping"])
-        # ...and `message_timeout` as the timeout of every receive: silence longer than that raises TimeoutError.
-        self.assertEqual((CONSTANTS.WS_SILENCE_TIMEOUT,), self.server.websockets[0].receive.call_args.args)
+        # ...and `message_timeout` as the timeout of every receive: a longer silence raises TimeoutError.
+        self.assertEqual((45,), self.server.websockets[0].receive.call_args.args)
 
-    async def test_successful_login_is_logged_and_followed_by_the_subscriptions(self):
+    async def test_login_is_logged_then_reports_and_balances_are_subscribed_in_order(self):
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
+        self.assertEqual((CONSTANTS.WSS_URL,), self.server.sessions[0].connection_args)
         sent = self.server.sent()
-        self.assertEqual(["login", "subscribeReports", "subscribeBalances"], [m["method"] for m in sent])
+        self.assertEqual(SESSION_REQUESTS, methods(sent))
         self.assertEqual({}, sent[1]["params"])
         self.assertEqual({}, sent[2]["params"])
-        self.assertEqual(3, len({m["id"] for m in sent}), "every request has its own id")
-        self.assertTrue(self.is_logged("INFO", "Logged in to the NonKYC private stream."))
-        self.assertTrue(self.is_logged("INFO", "Subscribed to NonKYC order reports and balances."))
+        self.assertEqual(3, len({message["id"] for message in sent}), "every request has its own id")
+        self.assertEqual([LOGGED_IN, SUBSCRIBED], self.log_messages("INFO"))
+        self.assertEqual([], self.log_messages("WARNING") + self.log_messages("ERROR"))
+        self.assertEqual([], self.reconnects.delays, "no wait before the first connection")
+        self.assertEqual(1, self.data_source.connection_count)
 
-    async def test_subscriptions_are_sent_only_after_the_login_reply(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: []
+    async def test_subscriptions_wait_for_the_login_reply_and_events_meanwhile_are_forwarded_in_order(self):
+        self.server.replies[LOGIN] = no_reply
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.sent()) == 1)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        self.assertEqual(["login"], self.server.sent_methods())
+        await self.wait_for_request(LOGIN)
 
-        self.server.push(ok_reply(self.server.sent()[0]))
-        await self.wait_for_session()
-        self.assertEqual(["login", "subscribeReports", "subscribeBalances"], self.server.sent_methods())
+        self.server.push_all([REPORT, BALANCE_UPDATE])
+        await self.wait_for_output(2)
+        self.assertEqual([LOGIN], self.server.sent_methods(), "nothing is subscribed before the login reply")
 
-    async def test_login_error_reply_raises_io_error_with_code_and_message_only(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
-            error_reply(request, 1002, "Authorization failed")]
+        self.server.push(rpc_result(self.server.sent()[0]))
+        await self.wait_for_sessions()
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods())
+        reports_request = self.server.sent()[1]
+        self.assertEqual([REPORT, BALANCE_UPDATE, active_orders(reports_request), CURRENT_BALANCES],
+                         self.drain_output())
 
-        with self.assertRaises(IOError) as context:
-            await self.data_source._connected_websocket_assistant()
-
-        text = str(context.exception)
-        self.assertEqual("NonKYC private stream login failed: code 1002, Authorization failed", text)
-        self.assert_no_secret_in(text, self.server.sent()[0])
-
-    async def test_login_error_in_the_loop_is_logged_without_secrets_and_nothing_is_subscribed(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
-            error_reply(request, 1002, "Authorization failed")]
+    async def test_login_rejected_is_logged_without_secrets_and_nothing_is_subscribed(self):
+        self.server.replies[LOGIN] = lambda index, request: [rpc_error(request, 1002, "Authorization failed")]
         self.start_listening()
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
+        await self.wait_for_reconnect_delays(1)
 
-        self.assertTrue(self.is_logged(
-            "ERROR", "NonKYC private stream login failed: code 1002, Authorization failed. Reconnecting in 1 s."))
-        self.assertEqual(["login"], self.server.sent_methods())
+        self.assertEqual(
+            ["NonKYC private stream login failed: code 1002, Authorization failed. Reconnecting in 1 s."],
+            self.log_messages("ERROR"))
+        self.assertEqual([LOGIN], self.server.sent_methods())
+        self.assertEqual([1.0], self.reconnects.delays)
         self.assertFalse(self.server.connections[0].connected, "the connection was closed")
-        self.assertIsNone(self.data_source._ws_assistant)
+        self.assertTrue(self.output.empty())
+        login = self.server.sent()[0]
         for message in self.log_messages():
-            self.assert_no_secret_in(message, self.server.sent()[0])
+            for secret in (API_KEY, API_SECRET, login["params"]["nonce"], login["params"]["signature"]):
+                self.assertNotIn(secret, message)
 
-    async def test_login_with_unexpected_reply_fails(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
-            {"jsonrpc": "2.0", "result": False, "id": request["id"]}]
+    async def test_login_answered_with_false_fails(self):
+        self.server.replies[LOGIN] = lambda index, request: [rpc_result(request, False)]
+        self.start_listening()
+        await self.wait_for_reconnect_delays(1)
 
-        with self.assertRaises(IOError) as context:
-            await self.data_source._connected_websocket_assistant()
-        self.assertIn("NonKYC private stream login failed: unexpected reply", str(context.exception))
+        self.assertEqual(["NonKYC private stream login failed: result False. Reconnecting in 1 s."],
+                         self.log_messages("ERROR"))
+        self.assertEqual([LOGIN], self.server.sent_methods())
 
     async def test_login_reply_with_the_id_as_a_string_is_accepted(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
+        self.server.replies[LOGIN] = lambda index, request: [
             {"jsonrpc": "2.0", "result": True, "id": str(request["id"])}]
         self.start_listening()
-        await self.wait_for_session()
-        self.assertTrue(self.is_logged("INFO", "Logged in to the NonKYC private stream."))
+        await self.wait_for_sessions()
 
-    async def test_login_without_reply_times_out_and_reconnects(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: (
-            [] if index == 0 else [ok_reply(request)])
-        self.max_reconnects = 2
-        self.start_listening()
-        await self.wait_for_session()
+        self.assertTrue(self.is_logged("INFO", LOGGED_IN))
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods())
 
-        login_id = self.server.sent(0)[0]["id"]
-        self.assertTrue(self.is_logged(
-            "ERROR", f"NonKYC private stream login timed out: no reply to login (id {login_id}) within 0.05 s. "
-                     f"Reconnecting in 1 s."))
-        self.assertEqual([1.0], self.reconnect_delays)
-        self.assertFalse(self.server.connections[0].connected)
-        self.assertEqual(["login", "subscribeReports", "subscribeBalances"], self.server.sent_methods(1))
-
-    async def test_login_wait_uses_the_login_timeout(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: []
-        self.data_source._login_timeout = 0.2
+    async def test_login_without_reply_fails_after_the_reply_timeout_and_the_stream_reconnects(self):
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        login_sent_at: List[float] = []
 
-        with self.assertRaises(IOError):
-            await self.data_source._connected_websocket_assistant()
-        self.assertGreaterEqual(loop.time() - started, 0.19)
+        def login_reply(index: int, request: Dict[str, Any]) -> List[Any]:
+            if index == 0:
+                login_sent_at.append(loop.time())
+                return []
+            return [rpc_result(request)]
 
-    async def test_connection_closed_while_waiting_for_the_login_reply(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: []
+        self.server.replies[LOGIN] = login_reply
+        self.data_source._rpc.reply_timeout = 0.2
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.sent()) == 1)
+        await self.wait_for_sessions()
 
-        await self.server.connections[0].disconnect()
-        self.server.push("", message_type=aiohttp.WSMsgType.CLOSED)
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
+        self.assertEqual(["NonKYC private stream login failed: no reply (none within 0.2 s). Reconnecting in 1 s."],
+                         self.log_messages("ERROR"))
+        self.assertGreaterEqual(self.reconnects.started_at[0] - login_sent_at[0], 0.19,
+                                "the login reply is awaited for the reply timeout")
+        self.assertEqual([1.0], self.reconnects.delays)
+        self.assertFalse(self.server.connections[0].connected)
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods(1))
 
-        self.assertTrue(self.is_logged(
-            "WARNING", "The NonKYC private stream connection was closed (The NonKYC private stream closed while "
-                       "waiting for the reply to login"))
-
-    async def test_events_received_before_the_login_reply_are_forwarded_after_login(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [REPORT]
+    async def test_connection_closed_while_waiting_for_the_login_reply_fails_it_at_once(self):
+        self.server.replies[LOGIN] = no_reply
+        self.data_source._rpc.reply_timeout = 60
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.sent()) == 1)
-        await self.mocking_assistant.run_until_all_aiohttp_messages_delivered(self.server.websockets[0])
-        for _ in range(10):
-            await asyncio.sleep(0)
-        self.assertTrue(self.output.empty(), "nothing is forwarded before the login succeeded")
+        await self.wait_for_request(LOGIN)
 
-        self.server.push(ok_reply(self.server.sent()[0]))
-        await self.wait_until(lambda: self.output.qsize() == 3)
+        self.server.close()
+        # Far less than the reply timeout: the login does not wait for a reply that cannot come any more.
+        await self.wait_for_reconnect_delays(1)
 
-        messages = self.drain_output()
-        self.assertEqual(REPORT, messages[0])
-        self.assertEqual("activeOrders", messages[1]["method"])
-        self.assertEqual(CURRENT_BALANCES, messages[2])
+        warnings = self.log_messages("WARNING")
+        self.assertEqual(1, len(warnings), warnings)
+        self.assertTrue(warnings[0].startswith(CLOSED_BY_SERVER), warnings[0])
+        self.assertTrue(warnings[0].endswith("Reconnecting in 1 s."), warnings[0])
+        self.assertEqual([], self.log_messages("ERROR"), "neither a login failure nor an unhandled error")
 
     async def test_non_json_text_while_waiting_for_the_login_reply_is_skipped(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: [
-            "<html>522 Connection timed out</html>", ok_reply(request)]
+        self.server.replies[LOGIN] = lambda index, request: [
+            "<html>522 Connection timed out</html>", rpc_result(request)]
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        self.assertTrue(self.is_logged(
-            "WARNING", "skipped a message that is not a JSON object: <html>522 Connection timed out</html>"))
-        self.assertEqual(["activeOrders", "currentBalances"], [m["method"] for m in self.drain_output()])
+        self.assertEqual(["NonKYC private stream: skipped a message that is not a JSON object: "
+                          "'<html>522 Connection timed out</html>'"], self.log_messages("WARNING"))
+        self.assertEqual(["activeOrders", "currentBalances"], methods(self.drain_output()))
 
     async def test_without_keys_no_connection_is_opened_and_the_retries_back_off(self):
-        self.data_source = self.build_data_source("", "")
-        self.data_source._sleep = self.fake_sleep
-        self.max_reconnects = 4
-        self.start_listening()
-        await self.wait_until(lambda: len(self.reconnect_delays) == 4)
+        data_source = self.build_data_source("", "")
+        self.reconnects.allow(3)
+        self.start_listening(data_source)
+        await self.wait_for_reconnect_delays(4)
 
-        self.assertEqual([1.0, 2.0, 4.0, 8.0], self.reconnect_delays)
+        self.assertEqual([1.0, 2.0, 4.0, 8.0], self.reconnects.delays)
         self.assertEqual([], self.server.websockets)
-        self.assertTrue(self.is_logged(
-            "ERROR", "NonKYC private stream: no API key and secret configured, cannot log in. Reconnecting in 1 s."))
-        self.assertEqual(0, self.data_source.last_recv_time)
+        self.assertEqual(
+            "NonKYC private stream: no API key and secret configured, cannot log in. Reconnecting in 1 s.",
+            self.log_messages("ERROR")[0])
+        self.assertEqual(0, data_source.last_recv_time)
 
-    async def test_exchange_with_empty_keys_builds_this_data_source(self):
-        from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
-
+    async def test_exchange_with_empty_keys_builds_a_data_source_that_cannot_log_in(self):
         exchange = NonkycExchange(nonkyc_api_key="", nonkyc_api_secret="", trading_pairs=["BTC-USDT"],
                                   trading_required=False)
         data_source = exchange._create_user_stream_data_source()
+        data_source._sleep = self.reconnects.sleep
 
         self.assertIsInstance(data_source, NonkycAPIUserStreamDataSource)
         self.assertEqual(0, data_source.last_recv_time)
-        with self.assertRaises(IOError) as context:
-            await data_source._connected_websocket_assistant()
-        self.assertIn("no API key and secret configured", str(context.exception))
+        self.start_listening(data_source)
+        await self.wait_for_reconnect_delays(1)
+
+        self.assertEqual(
+            ["NonKYC private stream: no API key and secret configured, cannot log in. Reconnecting in 1 s."],
+            self.log_messages("ERROR"))
+        self.assertEqual(0, data_source.last_recv_time)
+        self.assertEqual(0, data_source.connection_count)
 
     # --- subscriptions ---
 
-    async def test_active_orders_reply_and_current_balances_are_forwarded_unchanged(self):
-        active_orders = {"jsonrpc": "2.0", "method": "activeOrders", "result": [dict(REPORT["params"])]}
-
-        def reply_with_orders(index, request):
-            return [dict(active_orders, id=request["id"])]
-
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS] = reply_with_orders
+    async def test_active_orders_and_current_balances_are_forwarded_unchanged(self):
+        orders = [{key: value for key, value in REPORT["params"].items() if not key.startswith("trade")}]
+        self.server.replies[SUBSCRIBE_REPORTS] = lambda index, request: [active_orders(request, orders)]
         self.start_listening()
-        await self.wait_until(lambda: self.output.qsize() == 2)
+        await self.wait_for_sessions()
 
-        reports_id = self.server.sent()[1]["id"]
-        self.assertEqual([dict(active_orders, id=reports_id), CURRENT_BALANCES], self.drain_output())
+        reports_request = self.server.sent_requests(SUBSCRIBE_REPORTS)[0]
+        self.assertEqual([active_orders(reports_request, orders), CURRENT_BALANCES], self.drain_output())
+
+    async def test_events_between_the_subscription_replies_keep_their_order(self):
+        self.server.replies[SUBSCRIBE_REPORTS] = lambda index, request: [active_orders(request), REPORT]
+        self.start_listening()
+        await self.wait_for_sessions()
+
+        self.assertEqual(["activeOrders", "report", "currentBalances"], methods(self.drain_output()))
 
     async def test_balances_subscription_confirmed_by_a_plain_ack(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES] = lambda index, request: [ok_reply(request)]
+        self.server.replies[SUBSCRIBE_BALANCES] = lambda index, request: [rpc_result(request)]
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
         self.server.push(CURRENT_BALANCES)
-        await self.wait_until(lambda: self.output.qsize() == 2)
-        messages = self.drain_output()
-        self.assertEqual("activeOrders", messages[0]["method"])
-        self.assertEqual(CURRENT_BALANCES, messages[1])
-        self.assertFalse(any("failed" in message for message in self.log_messages("WARNING")))
+        await self.wait_for_output(2)
+        self.assertEqual(["activeOrders", "currentBalances"], methods(self.drain_output()))
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods(), "nothing sent again")
+        self.assertEqual([], self.log_messages("WARNING"))
 
-    async def test_balances_subscription_confirmed_by_current_balances_with_the_id(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES] = lambda index, request: [
-            dict(CURRENT_BALANCES, id=request["id"])]
+    async def test_balances_subscription_confirmed_by_current_balances_with_the_request_id(self):
+        self.server.replies[SUBSCRIBE_BALANCES] = lambda index, request: [dict(CURRENT_BALANCES, id=request["id"])]
         self.start_listening()
-        await self.wait_until(lambda: self.output.qsize() == 2)
+        await self.wait_for_sessions()
 
-        balances_id = self.server.sent()[2]["id"]
-        self.assertEqual(dict(CURRENT_BALANCES, id=balances_id), self.drain_output()[1])
-        self.assertTrue(self.data_source._session_ready)
+        balances_request = self.server.sent_requests(SUBSCRIBE_BALANCES)[0]
+        self.assertEqual(dict(CURRENT_BALANCES, id=balances_request["id"]), self.drain_output()[1])
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods())
 
-    async def test_subscription_error_reply_is_logged_and_retried(self):
-        def reject_first(index, request):
-            if self.server.sent_methods().count("subscribeReports") == 1:
-                return [error_reply(request, 503, "Service unavailable")]
-            return [active_orders_reply(request)]
+    async def test_rejected_subscription_is_logged_and_sent_again(self):
+        def reject_first(index: int, request: Dict[str, Any]) -> List[Any]:
+            if len(self.server.sent_requests(SUBSCRIBE_REPORTS)) == 1:
+                return [rpc_error(request, 503, "Service unavailable")]
+            return [active_orders(request)]
 
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS] = reject_first
+        self.server.replies[SUBSCRIBE_REPORTS] = reject_first
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
         sent = self.server.sent()
-        self.assertEqual(["login", "subscribeReports", "subscribeReports", "subscribeBalances"],
-                         [m["method"] for m in sent])
+        self.assertEqual([LOGIN, SUBSCRIBE_REPORTS, SUBSCRIBE_REPORTS, SUBSCRIBE_BALANCES], methods(sent))
         self.assertNotEqual(sent[1]["id"], sent[2]["id"])
-        self.assertTrue(self.is_logged(
-            "WARNING", f"NonKYC private stream: subscribeReports (id {sent[1]['id']}) failed: code 503, "
-                       f"Service unavailable (attempt 1 of 3)."))
-        self.assertEqual([], self.reconnect_delays)
-        self.assertEqual(["activeOrders", "currentBalances"], [m["method"] for m in self.drain_output()])
+        self.assertEqual(["NonKYC private stream: subscribeReports failed: code 503, Service unavailable "
+                          "(attempt 1 of 3)."], self.log_messages("WARNING"))
+        self.assertEqual([], self.reconnects.delays, "a retried subscription does not reconnect")
+        self.assertEqual(["activeOrders", "currentBalances"], methods(self.drain_output()))
 
-    async def test_subscription_rejected_every_time_reconnects_after_the_longest_delay(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES] = lambda index, request: [
-            error_reply(request, 1003, "Action forbidden for this API key")]
+    async def test_subscription_rejected_three_times_reconnects_after_the_longest_delay_and_keeps_it(self):
+        self.server.replies[SUBSCRIBE_BALANCES] = lambda index, request: [
+            rpc_error(request, 1003, "Action forbidden for this API key")]
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_until(lambda: len(self.reconnect_delays) == 1)
+        await self.wait_for_reconnect_delays(2)
 
-        self.assertEqual(3, self.server.sent_methods().count("subscribeBalances"))
-        self.assertEqual([float(CONSTANTS.WS_RECONNECT_BACKOFF_MAX)], self.reconnect_delays)
-        self.assertEqual(3, sum("subscribeBalances" in m and "code 1003, Action forbidden for this API key" in m
-                                for m in self.log_messages("WARNING")))
-        self.assertTrue(self.is_logged(
-            "ERROR", "NonKYC private stream: subscribeBalances failed 3 times (last: code 1003, Action forbidden "
-                     "for this API key). Reconnecting in 30 s."))
-        self.assertFalse(self.data_source._session_ready)
-        # The activeOrders that arrived before the failure still reaches the exchange.
-        self.assertEqual(["activeOrders"], [m["method"] for m in self.drain_output()])
+        maximum = float(CONSTANTS.WS_RECONNECT_BACKOFF_MAX)
+        self.assertEqual([maximum, maximum], self.reconnects.delays, "even though each login succeeded")
+        for index in (0, 1):
+            self.assertEqual([LOGIN, SUBSCRIBE_REPORTS] + [SUBSCRIBE_BALANCES] * 3, self.server.sent_methods(index))
+        self.assertEqual(
+            [f"NonKYC private stream: subscribeBalances failed: code 1003, Action forbidden for this API key "
+             f"(attempt {attempt} of 3)." for attempt in (1, 2, 3)] * 2,
+            self.log_messages("WARNING"))
+        self.assertEqual(
+            ["NonKYC private stream: subscribeBalances failed 3 times (last: code 1003, Action forbidden for this "
+             "API key). Reconnecting in 30 s."] * 2,
+            self.log_messages("ERROR"))
+        self.assertFalse(self.is_logged("INFO", SUBSCRIBED))
+        self.assertEqual(0, self.data_source.last_recv_time, "a session without its subscriptions is not live")
+        # The activeOrders that arrived before each failure still reaches the exchange.
+        self.assertEqual(["activeOrders", "activeOrders"], methods(self.drain_output()))
 
-    async def test_subscription_without_reply_is_sent_again_and_a_late_error_names_the_method(self):
-        def silent_first(index, request):
-            if self.server.sent_methods().count("subscribeBalances") == 1:
+    async def test_subscription_without_reply_is_sent_again_and_a_late_error_reply_is_logged(self):
+        def silent_first(index: int, request: Dict[str, Any]) -> List[Any]:
+            if len(self.server.sent_requests(SUBSCRIBE_BALANCES)) == 1:
                 return []
-            return [ok_reply(request)]
+            return [rpc_result(request)]
 
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_BALANCES] = silent_first
+        self.server.replies[SUBSCRIBE_BALANCES] = silent_first
+        self.data_source._rpc.reply_timeout = 0.2
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        first_id = self.server.sent()[2]["id"]
-        self.assertTrue(self.is_logged(
-            "WARNING", f"NonKYC private stream: subscribeBalances (id {first_id}) failed: no reply within 0.05 s "
-                       f"(attempt 1 of 3)."))
+        self.assertEqual([SUBSCRIBE_BALANCES, SUBSCRIBE_BALANCES], self.server.sent_methods()[2:])
+        self.assertEqual(["NonKYC private stream: subscribeBalances failed: no reply (none within 0.2 s) "
+                          "(attempt 1 of 3)."], self.log_messages("WARNING"))
 
-        self.server.push({"jsonrpc": "2.0", "error": {"code": 500, "message": "Internal error"}, "id": first_id})
-        await self.wait_until(lambda: self.is_logged("WARNING", "was rejected"))
-        self.assertTrue(self.is_logged(
-            "WARNING", f"NonKYC private stream: subscribeBalances (id {first_id}) was rejected: code 500, "
-                       f"Internal error"))
+        first_id = self.server.sent_requests(SUBSCRIBE_BALANCES)[0]["id"]
+        self.server.push(rpc_error({"id": first_id}, 500, "Internal error"))
+        late_error = f"NonKYC private stream: error reply to request {first_id}: code 500, Internal error"
+        await wait_until(lambda: self.is_logged("WARNING", late_error), what="the late error reply to be logged")
+        self.assertEqual([], self.reconnects.delays)
 
-    async def test_subscription_reply_with_unexpected_content_is_retried(self):
-        def odd_first(index, request):
-            if self.server.sent_methods().count("subscribeReports") == 1:
-                return [{"jsonrpc": "2.0", "result": False, "id": request["id"]}]
-            return [active_orders_reply(request)]
+    async def test_subscription_answered_with_false_is_sent_again(self):
+        def false_first(index: int, request: Dict[str, Any]) -> List[Any]:
+            if len(self.server.sent_requests(SUBSCRIBE_REPORTS)) == 1:
+                return [rpc_result(request, False)]
+            return [active_orders(request)]
 
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS] = odd_first
+        self.server.replies[SUBSCRIBE_REPORTS] = false_first
         self.start_listening()
-        await self.wait_for_session()
-        self.assertTrue(self.is_logged("WARNING", "subscribeReports"))
-        self.assertTrue(self.is_logged("WARNING", "failed: unexpected reply"))
+        await self.wait_for_sessions()
+
+        self.assertEqual(["NonKYC private stream: subscribeReports failed: result False (attempt 1 of 3)."],
+                         self.log_messages("WARNING"))
+        self.assertEqual(2, len(self.server.sent_requests(SUBSCRIBE_REPORTS)))
+
+    async def test_connection_closed_while_waiting_for_a_subscription_fails_it_at_once(self):
+        self.server.replies[SUBSCRIBE_REPORTS] = no_reply
+        self.data_source._rpc.reply_timeout = 60
+        self.start_listening()
+        await self.wait_for_request(SUBSCRIBE_REPORTS)
+
+        self.server.close()
+        await self.wait_for_reconnect_delays(1)
+
+        self.assertEqual([LOGIN, SUBSCRIBE_REPORTS], self.server.sent_methods(), "not sent again on a closed stream")
+        warnings = self.log_messages("WARNING")
+        self.assertEqual(1, len(warnings), warnings)
+        self.assertTrue(warnings[0].startswith(CLOSED_BY_SERVER), warnings[0])
+        self.assertTrue(warnings[0].endswith("Reconnecting in 1 s."), warnings[0])
+        self.assertEqual([], self.log_messages("ERROR"))
 
     # --- events and other messages ---
 
-    async def test_events_are_forwarded_unchanged_and_everything_else_is_consumed(self):
+    async def test_events_are_forwarded_unchanged_in_order_and_everything_else_is_consumed(self):
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
         self.drain_output()
 
-        self.server.push(REPORT)
-        self.server.push({"jsonrpc": "2.0", "result": True, "id": 999})
-        self.server.push({"jsonrpc": "2.0", "method": "ping"})
-        self.server.push("pong")
-        self.server.push(BALANCE_UPDATE)
-        self.server.push({"jsonrpc": "2.0", "error": {"code": 402, "message": "Method not found"}, "id": 998})
-        self.server.push("<html>520 Origin Error</html>")
-        self.server.push({"jsonrpc": "2.0", "params": {"x": 1}})
-        self.server.push({"jsonrpc": "2.0", "id": 997})
-        self.server.push({"jsonrpc": "2.0", "method": "activeOrders", "error": {"code": 500, "message": "x"}})
-        self.server.push([1, 2, 3])
-        self.server.push(CURRENT_BALANCES)
-        await self.wait_until(lambda: self.output.qsize() == 3)
-        await self.mocking_assistant.run_until_all_aiohttp_messages_delivered(self.server.websockets[0])
+        self.server.push_all([
+            REPORT,
+            {"jsonrpc": "2.0", "result": True, "id": 999},
+            {"jsonrpc": "2.0", "method": "ping"},
+            "pong",
+            BALANCE_UPDATE,
+            {"jsonrpc": "2.0", "error": {"code": 402, "message": "Method not found"}, "id": 998},
+            "<html>520 Origin Error</html>",
+            {"jsonrpc": "2.0", "params": {"x": 1}},
+            {"jsonrpc": "2.0", "id": 997},
+            {"jsonrpc": "2.0", "method": "activeOrders", "error": {"code": 500, "message": "Internal error"}},
+            [1, 2, 3],
+            CURRENT_BALANCES,
+        ])
+        await self.wait_for_output(3)
+        await wait_until(self.server.all_delivered, what="the data source to read every message")
 
         self.assertEqual([REPORT, BALANCE_UPDATE, CURRENT_BALANCES], self.drain_output())
-        self.assertTrue(self.is_logged("DEBUG", "unknown request (id 999) acknowledged."))
-        self.assertTrue(self.is_logged("DEBUG", "heartbeat"))
-        self.assertTrue(self.is_logged(
-            "WARNING", "NonKYC private stream: unknown request (id 998) was rejected: code 402, Method not found"))
-        self.assertTrue(self.is_logged(
-            "WARNING", "skipped a message that is not a JSON object: <html>520 Origin Error</html>"))
-        self.assertTrue(self.is_logged("WARNING", "skipped an unrecognized message {'jsonrpc': '2.0', 'params'"))
-        self.assertTrue(self.is_logged("WARNING", "skipped an unrecognized message {'jsonrpc': '2.0', 'id': 997}"))
-        self.assertTrue(self.is_logged(
-            "WARNING", "NonKYC private stream: activeOrders (id None) was rejected: code 500, x"))
-        self.assertTrue(self.is_logged("WARNING", "not a JSON object: [1, 2, 3]"))
-        self.assertIsNotNone(self.data_source._ws_assistant, "the stream is still running")
+        prefix = "NonKYC private stream: "
+        self.assertEqual([
+            prefix + "ignored a reply to no waiting request: {'jsonrpc': '2.0', 'result': True, 'id': 999}",
+            prefix + "heartbeat {'jsonrpc': '2.0', 'method': 'ping'}.",
+            prefix + "heartbeat 'pong'.",
+        ], [message for message in self.log_messages("DEBUG") if "ignored" in message or "heartbeat" in message])
+        self.assertEqual([
+            prefix + "error reply to request 998: code 402, Method not found",
+            prefix + "skipped a message that is not a JSON object: '<html>520 Origin Error</html>'",
+            prefix + "skipped an unrecognized message {'jsonrpc': '2.0', 'params': {'x': 1}}",
+            prefix + "skipped an unrecognized message {'jsonrpc': '2.0', 'id': 997}",
+            prefix + "error reply to request None: code 500, Internal error",
+            prefix + "skipped a message that is not a JSON object: [1, 2, 3]",
+        ], self.log_messages("WARNING"))
+        self.assertEqual([], self.reconnects.delays, "the stream goes on")
 
-    async def test_unknown_method_is_logged_once_as_warning_then_as_debug(self):
+    async def test_unknown_method_is_logged_once_as_a_warning_then_at_debug_level(self):
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
         ticker = {"jsonrpc": "2.0", "method": "ticker", "params": {"symbol": "BTC/USDT"}}
-        self.server.push(ticker)
-        self.server.push(ticker)
-        self.server.push(REPORT)
-        await self.wait_until(lambda: self.output.qsize() == 3)
+        candle = {"jsonrpc": "2.0", "method": "updateCandles", "params": {"symbol": "BTC/USDT"}}
+        self.server.push_all([ticker, ticker, candle, REPORT])
+        await self.wait_for_output(3)
+        # Still once after a reconnection.
+        self.server.close()
+        await self.wait_for_sessions(2)
+        self.server.push_all([ticker, REPORT])
+        await self.wait_for_output(6)
 
-        text = "NonKYC private stream: skipped a message with the unknown method ticker"
-        self.assertEqual(1, sum(text in m for m in self.log_messages("WARNING")))
-        self.assertEqual(1, sum(text in m for m in self.log_messages("DEBUG")))
+        def count(level: str, method: str) -> int:
+            return len(self.logged(level, f"NonKYC private stream: skipped a message with the unknown method {method}: "
+                                          f"{{'jsonrpc': '2.0', 'method': '{method}'"))
 
-    async def test_long_messages_are_truncated_in_logs(self):
+        self.assertEqual((1, 2), (count("WARNING", "ticker"), count("DEBUG", "ticker")))
+        self.assertEqual((1, 0), (count("WARNING", "updateCandles"), count("DEBUG", "updateCandles")))
+
+    async def test_long_messages_are_shortened_in_logs(self):
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        self.server.push("x" * 5000)
-        self.server.push(REPORT)
-        await self.wait_until(lambda: self.output.qsize() == 3)
+        self.server.push_all(["x" * 5000, REPORT])
+        await self.wait_for_output(3)
 
-        warning = next(m for m in self.log_messages("WARNING") if "not a JSON object" in m)
+        warning = self.logged("WARNING", "not a JSON object")[0]
         self.assertLess(len(warning), 400)
         self.assertTrue(warning.endswith("..."))
 
     async def test_an_error_while_handling_one_message_is_logged_and_the_stream_goes_on(self):
+        self.output = FailingOnceQueue(failing_message=REPORT)
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
         self.drain_output()
 
-        with patch.object(self.data_source, "_consume_message", side_effect=ValueError("boom")):
-            self.server.push({"jsonrpc": "2.0", "method": "ticker"})
-            self.server.push(REPORT)
-            await self.wait_until(lambda: self.output.qsize() == 1)
+        self.server.push_all([REPORT, BALANCE_UPDATE])
+        await self.wait_for_output(1)
 
-        self.assertEqual([REPORT], self.drain_output())
-        self.assertTrue(self.is_logged(
-            "ERROR", "NonKYC private stream: unexpected error while handling the message "
-                     "{'jsonrpc': '2.0', 'method': 'ticker'}; skipped."))
+        self.assertEqual([BALANCE_UPDATE], self.drain_output())
+        errors = [record for record in self.log_recorder.records if record.levelname == "ERROR"]
+        self.assertEqual(1, len(errors))
+        self.assertTrue(errors[0].getMessage().startswith(
+            "NonKYC private stream: unexpected error while handling the message {'jsonrpc': '2.0', 'method': "
+            "'report'"), errors[0].getMessage())
+        self.assertTrue(errors[0].getMessage().endswith("; skipped."))
+        self.assertIsNotNone(errors[0].exc_info, "with the traceback")
+        self.assertEqual([], self.reconnects.delays)
 
     # --- interruptions, reconnection, heartbeat ---
 
-    async def test_server_close_raises_connection_error_and_the_stream_reconnects(self):
-        self.max_reconnects = 2
+    async def test_server_close_is_logged_and_the_stream_reconnects_and_subscribes_again(self):
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        self.server.push("", index=0, message_type=aiohttp.WSMsgType.CLOSE)
-        await self.wait_until(lambda: len(self.server.websockets) == 2 and self.data_source._session_ready)
+        self.server.close(index=0)
+        await self.wait_for_sessions(2)
 
-        self.assertTrue(self.is_logged("WARNING", "The NonKYC private stream connection was closed (The WS "
-                                                  "connection was closed unexpectedly."))
-        self.assertTrue(self.is_logged("WARNING", "Reconnecting in 1 s."))
-        self.assertEqual([1.0], self.reconnect_delays)
+        warnings = self.log_messages("WARNING")
+        self.assertEqual(1, len(warnings), warnings)
+        self.assertTrue(warnings[0].startswith(CLOSED_BY_SERVER), warnings[0])
+        self.assertTrue(warnings[0].endswith("Reconnecting in 1 s."), warnings[0])
+        self.assertEqual([], self.log_messages("ERROR"), "no unhandled error logged")
+        self.assertEqual([1.0], self.reconnects.delays)
         self.assertFalse(self.server.connections[0].connected)
-        self.assertEqual(["login", "subscribeReports", "subscribeBalances"], self.server.sent_methods(1))
+        self.assertEqual(SESSION_REQUESTS, self.server.sent_methods(1))
+        self.assertEqual(2, self.data_source.connection_count)
         # Both subscriptions' initial snapshots arrive again after the reconnection.
-        self.assertEqual(["activeOrders", "currentBalances"] * 2, [m["method"] for m in self.drain_output()])
+        self.assertEqual(["activeOrders", "currentBalances"] * 2, methods(self.drain_output()))
 
     async def test_stream_ending_without_a_close_frame_reconnects(self):
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        # Our side closed the connection: the message iterator simply ends.
+        # The connection was closed on our side: the message iteration simply ends.
         await self.server.connections[0].disconnect()
         self.server.push("", message_type=aiohttp.WSMsgType.CLOSED)
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
+        await self.wait_for_reconnect_delays(1)
 
-        self.assertTrue(self.is_logged(
-            "WARNING", "The NonKYC private stream connection was closed (The NonKYC private stream was "
-                       "disconnected.). Reconnecting in 1 s."))
+        self.assertEqual(["The NonKYC private stream connection was closed (the NonKYC private stream was "
+                          "disconnected). Reconnecting in 1 s."], self.log_messages("WARNING"))
 
-    async def test_silence_longer_than_the_message_timeout_reconnects(self):
+    async def test_silence_longer_than_the_silence_timeout_reconnects(self):
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
+        # What aiohttp raises when a receive waited `silence_timeout` seconds in vain.
         self.mocking_assistant.add_websocket_aiohttp_exception(self.server.websockets[0], asyncio.TimeoutError())
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
+        await self.wait_for_reconnect_delays(1)
 
-        self.assertTrue(self.is_logged(
-            "WARNING", f"The NonKYC private stream timed out (Message receive timed out.; silence limit "
-                       f"{CONSTANTS.WS_SILENCE_TIMEOUT} s). Reconnecting in 1 s."))
+        self.assertEqual(["The NonKYC private stream connection was closed (no message from NonKYC within 5 s "
+                          "(TimeoutError('Message receive timed out.'))). Reconnecting in 1 s."],
+                         self.log_messages("WARNING"))
         self.assertFalse(self.server.connections[0].connected)
 
-    async def test_timeout_without_text_is_described(self):
-        self.data_source._log_interruption(TimeoutError(), delay=2)
-        self.assertTrue(self.is_logged("WARNING", "timed out (no message received; silence limit"))
-
-    async def test_silence_timeout_during_a_subscription_wait_is_not_a_missing_reply(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_SUBSCRIBE_REPORTS] = lambda index, request: []
-        self.data_source._subscription_timeout = 5
+    async def test_silence_while_waiting_for_a_subscription_is_reported_as_silence_not_as_a_missing_reply(self):
+        self.server.replies[SUBSCRIBE_REPORTS] = no_reply
+        self.data_source._rpc.reply_timeout = 60
         self.start_listening()
-        await self.wait_until(lambda: "subscribeReports" in self.server.sent_methods())
+        await self.wait_for_request(SUBSCRIBE_REPORTS)
 
         self.mocking_assistant.add_websocket_aiohttp_exception(self.server.websockets[0], asyncio.TimeoutError())
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
+        await self.wait_for_reconnect_delays(1)
 
-        self.assertEqual(1, self.server.sent_methods(0).count("subscribeReports"))
-        self.assertTrue(self.is_logged("WARNING", "The NonKYC private stream timed out (Message receive timed out."))
+        self.assertEqual(1, len(self.server.sent_requests(SUBSCRIBE_REPORTS)))
+        self.assertEqual(["The NonKYC private stream connection was closed (no message from NonKYC within 5 s "
+                          "(TimeoutError('Message receive timed out.'))). Reconnecting in 1 s."],
+                         self.log_messages("WARNING"))
 
-    async def test_backoff_doubles_up_to_the_maximum_and_resets_after_a_successful_login(self):
+    async def test_reconnect_delay_doubles_up_to_the_maximum_and_restarts_after_a_successful_login(self):
         failing_connections = 7
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: (
-            [error_reply(request, 1002, "Authorization failed")] if index < failing_connections
-            else [ok_reply(request)])
-        self.max_reconnects = failing_connections + 1
+        self.server.replies[LOGIN] = lambda index, request: (
+            [rpc_error(request, 1002, "Authorization failed")] if index < failing_connections
+            else [rpc_result(request)])
+        self.reconnects.allow(failing_connections)
         self.start_listening()
-        await self.wait_until(lambda: len(self.server.websockets) == failing_connections + 1
-                              and self.data_source._session_ready)
-        self.assertEqual([1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0], self.reconnect_delays)
+        await self.wait_for_sessions()
 
-        self.server.push("", message_type=aiohttp.WSMsgType.CLOSE)
-        await self.wait_until(lambda: len(self.reconnect_delays) == failing_connections + 1)
-        self.assertEqual(1.0, self.reconnect_delays[-1])
+        expected = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+        self.assertEqual(expected, self.reconnects.delays)
+        # Each failure announces the delay that is then waited.
+        self.assertEqual([f"Reconnecting in {delay:g} s." for delay in expected],
+                         [message.rsplit(". ", 1)[1] for message in self.logged("ERROR", "login failed")])
+
+        self.server.close()
+        await self.wait_for_reconnect_delays(failing_connections + 1)
+        self.assertEqual(1.0, self.reconnects.delays[-1])
+        self.assertTrue(self.log_messages("WARNING")[-1].endswith("Reconnecting in 1 s."))
+        self.assertEqual(failing_connections + 1, self.data_source.connection_count)
 
     async def test_unexpected_error_is_logged_with_traceback_and_the_stream_reconnects(self):
         self.server.connection_errors.append(ValueError("unexpected"))
-        self.max_reconnects = 2
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
 
-        records = [r for r in self.log_recorder.records if r.levelname == "ERROR"]
-        self.assertEqual("Unexpected error while listening to the NonKYC private stream. Reconnecting in 1 s.",
-                         records[0].getMessage())
-        self.assertIsNotNone(records[0].exc_info)
-        self.assertEqual([1.0], self.reconnect_delays)
+        errors = [record for record in self.log_recorder.records if record.levelname == "ERROR"]
+        self.assertEqual(["Unexpected error while listening to the NonKYC private stream. Reconnecting in 1 s."],
+                         [record.getMessage() for record in errors])
+        self.assertIsNotNone(errors[0].exc_info)
+        self.assertEqual([1.0], self.reconnects.delays)
+        self.assertEqual(1, self.data_source.connection_count)
 
-    async def test_interruption_disconnects_and_clears_the_assistant_and_pending_state(self):
+    async def test_a_failing_disconnect_is_logged_at_debug_level_and_the_stream_goes_on(self):
+        self.server.replies[LOGIN] = lambda index, request: [] if index == 0 else [rpc_result(request)]
+        self.reconnects.allow(1)
         self.start_listening()
-        await self.wait_for_session()
-        ws_assistant = self.data_source._ws_assistant
-        ping_task = self.data_source._ping_task
-        self.data_source._requests_in_flight["42"] = "subscribeReports"
-        self.data_source._buffered_events.append(REPORT)
-        self.drain_output()
+        await self.wait_for_request(LOGIN)
+        websocket = self.server.websockets[0]
+        websocket.closed = False
+        websocket.close.side_effect = RuntimeError("already gone")
 
-        await self.data_source._on_user_stream_interruption(websocket_assistant=ws_assistant)
-        await asyncio.sleep(0)
+        self.server.push(rpc_error(self.server.sent()[0], 1002, "Authorization failed"))
+        await self.wait_for_sessions()
 
-        self.assertIsNone(self.data_source._ws_assistant)
-        self.assertFalse(self.server.connections[0].connected)
-        self.assertEqual({}, self.data_source._requests_in_flight)
-        self.assertIsNone(self.data_source._ping_task)
-        self.assertTrue(ping_task.cancelled())
-        self.assertFalse(self.data_source._session_ready)
-        self.assertEqual([REPORT], self.drain_output(), "buffered events are not lost")
-
-    async def test_interruption_tolerates_a_failing_disconnect(self):
-        ws_assistant = MagicMock()
-        ws_assistant.disconnect = AsyncMock(side_effect=RuntimeError("already gone"))
-        self.data_source._ws_assistant = ws_assistant
-
-        await self.data_source._on_user_stream_interruption(websocket_assistant=None)
-
-        ws_assistant.disconnect.assert_awaited_once()
-        self.assertIsNone(self.data_source._ws_assistant)
-        self.assertTrue(self.is_logged("DEBUG", "error while disconnecting (already gone)"))
+        websocket.close.assert_awaited()
+        self.assertTrue(self.is_logged(
+            "DEBUG", "NonKYC private stream: error while disconnecting (RuntimeError('already gone'))."))
+        self.assertEqual(["NonKYC private stream login failed: code 1002, Authorization failed. Reconnecting in 1 s."],
+                         self.log_messages("ERROR"))
 
     async def test_cancellation_propagates_and_closes_the_connection(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: []
-        self.data_source._login_timeout = 10
-        self.start_listening()
-        await self.wait_until(lambda: len(self.server.sent()) == 1)
+        self.server.replies[LOGIN] = no_reply
+        self.data_source._rpc.reply_timeout = 60
+        task = self.start_listening()
+        await self.wait_for_request(LOGIN)
 
-        self.listening_task.cancel()
+        task.cancel()
         with self.assertRaises(asyncio.CancelledError):
-            await self.listening_task
-        self.listening_task = None
+            await task
 
         self.assertFalse(self.server.connections[0].connected)
-        self.assertIsNone(self.data_source._ws_assistant)
-        self.assertEqual([], self.reconnect_delays)
+        self.assertEqual([], self.reconnects.delays)
+        self.assertEqual([], self.log_messages("WARNING") + self.log_messages("ERROR"))
 
-    async def test_pings_are_sent_periodically_while_connected(self):
-        self.data_source._ping_interval = 0.01
+    async def test_pings_go_out_every_ping_interval_and_stop_with_the_connection(self):
+        interval = 0.05
+        self.data_source._rpc.ping_interval = interval
+        loop = asyncio.get_running_loop()
+        connected_at: List[float] = []
+        ping_times: List[float] = []
+
+        def login_reply(index: int, request: Dict[str, Any]) -> List[Any]:
+            if index == 0:  # sent right after the connection opened, before any ping
+                connected_at.append(loop.time())
+                self.server.websockets[0].ping.side_effect = lambda: ping_times.append(loop.time())
+            return [rpc_result(request)]
+
+        self.server.replies[LOGIN] = login_reply
         self.start_listening()
-        await self.wait_for_session()
+        await self.wait_for_sessions()
+        await wait_until(lambda: len(ping_times) >= 3, what=lambda: f"3 pings, got {len(ping_times)}")
 
-        websocket = self.server.websockets[0]
-        await self.wait_until(lambda: websocket.ping.await_count >= 3)
+        tolerance = 0.01
+        self.assertGreaterEqual(ping_times[0] - connected_at[0], interval - tolerance)
+        for earlier, later in zip(ping_times, ping_times[1:]):
+            self.assertGreaterEqual(later - earlier, interval - tolerance)
 
-        self.server.push("", message_type=aiohttp.WSMsgType.CLOSE)
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
-        pings_after_close = websocket.ping.await_count
-        await asyncio.sleep(0.05)
-        self.assertEqual(pings_after_close, websocket.ping.await_count, "the pinger stops with the connection")
+        self.server.close()
+        await self.wait_for_reconnect_delays(1)
+        pings_before_close = len(ping_times)
+        self.reconnects.allow(1)
+        await self.wait_for_sessions(2)
+        # The new connection's pings are the clock: meanwhile the closed connection got none.
+        await wait_until(lambda: self.server.websockets[1].ping.call_count >= 2,
+                         what="2 pings on the new connection")
+        self.assertEqual(pings_before_close, len(ping_times), "the pings stopped with the connection")
 
-    async def test_a_failed_ping_stops_the_pinger_quietly(self):
-        self.data_source._ping_interval = 0.01
+    async def test_a_failed_ping_is_logged_at_debug_level_and_the_stream_goes_on(self):
+        self.data_source._rpc.ping_interval = 0  # a ping on every turn of the event loop
         self.start_listening()
-        await self.wait_for_session()
-        self.server.websockets[0].ping.side_effect = ConnectionResetError("reset")
+        await self.wait_for_sessions()
+        self.drain_output()
+        ping = self.server.websockets[0].ping
+        ping.side_effect = ConnectionResetError("reset")
 
-        await self.wait_until(lambda: self.is_logged("DEBUG", "NonKYC private stream: ping failed (reset)."))
-        await self.wait_until(lambda: self.data_source._ping_task is None or self.data_source._ping_task.done())
-        self.assertIsNotNone(self.data_source._ws_assistant, "the receive loop decides about reconnecting")
+        failure = "NonKYC private stream: ping failed (ConnectionResetError('reset'))."
+        await wait_until(lambda: self.is_logged("DEBUG", failure), what="the failed ping to be logged")
+        pings = ping.call_count
+        for _ in range(20):
+            await asyncio.sleep(0)
+        self.assertEqual(pings, ping.call_count, "no ping after the failed one")
+        self.assertEqual(1, len(self.logged("DEBUG", failure)))
 
-    async def test_last_recv_time_reflects_traffic_of_the_logged_in_stream_only(self):
-        self.server.handlers[CONSTANTS.WS_METHOD_LOGIN] = lambda index, request: (
-            [error_reply(request, 1002, "Authorization failed")] if index == 0 else [ok_reply(request)])
-        self.assertEqual(0, self.data_source.last_recv_time)
+        # The receive loop decides about the connection: it is still open and events still arrive.
+        self.server.push(REPORT)
+        await self.wait_for_output(1)
+        self.assertEqual([REPORT], self.drain_output())
+        self.assertEqual([], self.reconnects.delays)
+        self.assertEqual([], self.log_messages("WARNING") + self.log_messages("ERROR"))
+
+    async def test_stop_disconnects_and_stops_the_pings(self):
+        self.data_source._rpc.ping_interval = 0  # a ping on every turn of the event loop
         self.start_listening()
-        await self.wait_until(lambda: self.reconnect_delays == [1.0])
-        self.assertGreater(self.server.connections[0].last_recv_time, 0)
-        self.assertEqual(0, self.data_source.last_recv_time, "a failed login does not count as a live stream")
-
-        self.max_reconnects = 2
-        await self.wait_for_session()
-        connection = self.server.connections[1]
-        self.assertEqual(connection.last_recv_time, self.data_source.last_recv_time)
-
-        self.server.push(REPORT, index=1)
-        before = connection.last_recv_time
-        await self.wait_until(lambda: connection.last_recv_time > before)
-        self.assertEqual(connection.last_recv_time, self.data_source.last_recv_time)
-
-        self.server.push("", index=1, message_type=aiohttp.WSMsgType.CLOSE)
-        await self.wait_until(lambda: len(self.reconnect_delays) == 2)
-        self.assertIsNone(self.data_source._ws_assistant)
-        self.assertEqual(connection.last_recv_time, self.data_source.last_recv_time,
-                         "the time of the last message survives the disconnection")
-
-    async def test_stop_cancels_the_pinger_and_disconnects(self):
-        self.start_listening()
-        await self.wait_for_session()
-        ping_task = self.data_source._ping_task
+        await self.wait_for_sessions()
+        ping = self.server.websockets[0].ping
+        await wait_until(lambda: ping.call_count > 0, what="a ping")
 
         await self.data_source.stop()
-        await asyncio.sleep(0)
+        pings = ping.call_count
+        for _ in range(20):
+            await asyncio.sleep(0)
 
-        self.assertTrue(ping_task.cancelled())
-        self.assertIsNone(self.data_source._ws_assistant)
         self.assertFalse(self.server.connections[0].connected)
+        self.assertEqual(pings, ping.call_count, "no ping after stop")
 
-    async def test_buffered_events_wait_for_a_queue(self):
-        self.data_source._buffered_events.append(REPORT)
-        self.data_source._flush_buffered_events()
-        self.assertEqual([REPORT], self.data_source._buffered_events)
+    async def test_last_recv_time_counts_only_subscribed_sessions_and_survives_a_reconnection(self):
+        self.server.replies[LOGIN] = lambda index, request: (
+            [rpc_result(request)] if index == 1 else [rpc_error(request, 1002, "Authorization failed")])
+        self.assertEqual(0, self.data_source.last_recv_time)
+        self.start_listening()
+        await self.wait_for_reconnect_delays(1)
+        self.assertGreater(self.server.connections[0].last_recv_time, 0)
+        self.assertEqual(0, self.data_source.last_recv_time, "a failed login does not make a live stream")
 
-        self.data_source._output_queue = self.output
-        self.data_source._flush_buffered_events()
-        self.assertEqual([], self.data_source._buffered_events)
-        self.assertEqual([REPORT], self.drain_output())
+        self.reconnects.allow(1)
+        await self.wait_for_sessions()
+        self.assertGreater(self.data_source.last_recv_time, 0)
+        self.assertEqual(self.server.connections[1].last_recv_time, self.data_source.last_recv_time)
+        self.drain_output()
+
+        before = time.time()
+        self.server.push(REPORT)
+        await self.wait_for_output(1)
+        after = time.time()
+        last_event_time = self.data_source.last_recv_time
+        self.assertTrue(before <= last_event_time <= after, (before, last_event_time, after))
+
+        self.server.close()
+        await self.wait_for_reconnect_delays(2)
+        self.assertEqual(last_event_time, self.data_source.last_recv_time, "it survives the disconnection")
+
+        # The next connection's login fails: its later traffic does not count either.
+        self.reconnects.allow(1)
+        await self.wait_for_reconnect_delays(3)
+        self.assertGreater(self.server.connections[2].last_recv_time, last_event_time)
+        self.assertEqual(last_event_time, self.data_source.last_recv_time)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
-from hummingbot.core.web_assistant.connections.data_types import RESTMethod, RESTRequest
+from hummingbot.core.web_assistant.connections.data_types import RESTMethod, RESTRequest, WSJSONRequest
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
 API_KEY = "testApiKey"
@@ -63,6 +63,32 @@ class NonkycAuthTests(IsolatedAsyncioWrapperTestCase):
         self.assertEqual(expected_body, signed.data)
         message = f"{API_KEY}https://api.nonkyc.io/api/v2/createorder{expected_body}1772170404982"
         self.assertEqual(expected_signature(message), signed.headers["X-API-SIGN"])
+
+    async def test_post_without_body_signs_the_url_alone(self):
+        request = RESTRequest(method=RESTMethod.POST, url="https://api.nonkyc.io/api/v2/cancelallorders",
+                              is_auth_required=True)
+
+        signed = await self.auth.rest_authenticate(request)
+
+        self.assertEqual("", signed.data)
+        message = f"{API_KEY}https://api.nonkyc.io/api/v2/cancelallorders1772170404982"
+        self.assertEqual(expected_signature(message), signed.headers["X-API-SIGN"])
+
+    async def test_boolean_query_values_are_sent_and_signed_in_lower_case(self):
+        request = RESTRequest(method=RESTMethod.GET, url="https://api.nonkyc.io/api/v2/account/orders",
+                              params={"symbol": "BTC_USDT", "isActive": True, "hidden": False}, is_auth_required=True)
+
+        signed = await self.auth.rest_authenticate(request)
+
+        expected_url = "https://api.nonkyc.io/api/v2/account/orders?symbol=BTC_USDT&isActive=true&hidden=false"
+        self.assertEqual(expected_url, signed.url)
+        self.assertEqual(expected_signature(f"{API_KEY}{expected_url}1772170404982"), signed.headers["X-API-SIGN"])
+
+    async def test_the_websocket_session_is_authenticated_by_login_not_per_message(self):
+        request = WSJSONRequest(payload={"method": "subscribeReports", "params": {}, "id": 1})
+
+        self.assertEqual({"method": "subscribeReports", "params": {}, "id": 1},
+                         (await self.auth.ws_authenticate(request)).payload)
 
     async def test_nonce_is_milliseconds_and_strictly_increasing_within_the_same_millisecond(self):
         nonces = [int(self.auth.next_nonce()) for _ in range(3)]

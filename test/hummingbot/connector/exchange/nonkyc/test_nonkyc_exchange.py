@@ -3,8 +3,13 @@ import json
 import logging
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, clear_url_overrides
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeTestCase,
+    clear_url_overrides,
+    wait_until,
+)
 from typing import Any, Callable, Dict, List, Optional, Tuple
+from unittest.mock import MagicMock
 
 import aiohttp
 from aioresponses import aioresponses
@@ -19,7 +24,12 @@ from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
-from hummingbot.core.data_type.trade_fee import AddedToCostTradeFee, TokenAmount, TradeFeeBase
+from hummingbot.core.data_type.trade_fee import (
+    AddedToCostTradeFee,
+    DeductedFromReturnsTradeFee,
+    TokenAmount,
+    TradeFeeBase,
+)
 from hummingbot.core.event.events import MarketEvent
 
 
@@ -281,7 +291,8 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
         self.assertIsNone(request_call.kwargs["data"])
 
     def validate_trades_request(self, order: InFlightOrder, request_call: RequestCall):
-        # The query (symbol, since, limit) is signed inside the URL; see test_nonkyc_exchange_rest.py for its content.
+        # The query (symbol, since, limit) is signed inside the URL; the fills tests of NonkycExchangeBehaviourTests
+        # check its content.
         self.assertIsNone(request_call.kwargs["params"])
         self.assertIsNone(request_call.kwargs["data"])
 
@@ -422,14 +433,6 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
         await super().test_user_stream_logs_errors()
         self.assertFalse(any("testSecret" in record.getMessage() for record in self.log_records))
 
-    def test_time_synchronizer_errors_are_nonkyc_auth_failures_not_binance_codes(self):
-        nonce_error = IOError('Error executing request GET x. HTTP status is 401. Error: '
-                              '{"error":{"code":1002,"message":"Authorization failed","description":"Invalid nonce"}}')
-        binance_error = IOError('Error executing request GET x. HTTP status is 400. Error: '
-                                '{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}')
-        self.assertTrue(self.exchange._is_request_exception_related_to_time_synchronizer(nonce_error))
-        self.assertFalse(self.exchange._is_request_exception_related_to_time_synchronizer(binance_error))
-
     async def test_all_trading_pairs_uses_one_markets_request_for_symbols_and_rules(self):
         with aioresponses() as mock_api:
             self.exchange._set_trading_pair_symbol_map(None)
@@ -446,16 +449,14 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
         self._simulate_trading_rules_initialized()
         self.exchange._trading_rules[self.trading_pair].supports_market_orders = True
         with aioresponses() as mock_api:
-            request_sent = asyncio.Event()
             mock_api.post(self.order_creation_url,
-                          body=json.dumps(self.order_creation_request_successful_mock_response),
-                          callback=lambda *args, **kwargs: request_sent.set())
+                          body=json.dumps(self.order_creation_request_successful_mock_response))
             self.exchange._set_current_timestamp(1640780000)
             self.exchange.order_book_tracker._order_books[self.trading_pair] = self._book_with(
                 bids=[(9990, 10)], asks=[(10010, 10)])
             order_id = self.place_sell_order(amount=Decimal("1.2345678"), order_type=OrderType.MARKET)
-            await asyncio.wait_for(request_sent.wait(), timeout=1)
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: order_id in self.exchange.in_flight_orders
+                             and self.exchange.in_flight_orders[order_id].is_open, what="the market order to be open")
 
             request = json.loads(self._all_executed_requests(mock_api, self.order_creation_url)[0].kwargs["data"])
             self.assertEqual({"symbol": self.exchange_trading_pair, "side": "sell", "type": "market",
@@ -541,32 +542,73 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("ERROR", "Error parsing the trading pair rule {'symbol': 'BAD/USDT'"))
         self.assertTrue(self.logged("ERROR", "Error parsing the NonKYC market {'symbol': None"))
 
+    @aioresponses()
+    async def test_a_second_market_for_the_same_pair_is_skipped_with_a_warning(self, mock_api):
+        markets = [NonkycExchangeShapes.market("IMX/USDT"),
+                   {**NonkycExchangeShapes.market("IMXUSDT"), "primaryAsset": {"ticker": "IMX"},
+                    "secondaryAsset": {"ticker": "USDT"}}]
+        mock_api.get(web_utils.public_rest_url(CONSTANTS.MARKETS_PATH_URL), body=json.dumps(markets))
+        self.exchange._set_trading_pair_symbol_map(None)
+
+        await self.exchange._update_trading_rules()
+
+        self.assertEqual({"IMX/USDT": "IMX-USDT"}, dict(await self.exchange.trading_pair_symbol_map()))
+        self.assertTrue(self.logged("WARNING",
+                                    "Skipping NonKYC market IMXUSDT: IMX-USDT is already mapped to IMX/USDT."))
+
+    @aioresponses()
+    async def test_a_markets_answer_that_is_not_a_list_is_an_error(self, mock_api):
+        mock_api.get(web_utils.public_rest_url(CONSTANTS.MARKETS_PATH_URL), body=json.dumps({"markets": []}))
+
+        with self.assertRaises(IOError) as context:
+            await self.exchange._update_trading_rules()
+
+        self.assertEqual("Unexpected answer to /market/getlist: {'markets': []}", str(context.exception))
+
+    def test_fee_estimate_is_maker_for_limit_maker_orders_and_in_the_quote_asset(self):
+        # Fee overrides of a user with different maker and taker fees
+        self.exchange.estimate_fee_pct = MagicMock(
+            side_effect=lambda is_maker: Decimal("0.001") if is_maker else Decimal("0.003"))
+
+        maker_buy = self.exchange.get_fee("COINALPHA", "HBOT", OrderType.LIMIT_MAKER, TradeType.BUY, Decimal("1"))
+        taker_sell = self.exchange.get_fee("COINALPHA", "HBOT", OrderType.LIMIT, TradeType.SELL, Decimal("1"))
+        resting_limit = self.exchange.get_fee("COINALPHA", "HBOT", OrderType.LIMIT, TradeType.BUY, Decimal("1"),
+                                              is_maker=True)
+
+        self.assertIsInstance(maker_buy, AddedToCostTradeFee)
+        self.assertEqual((Decimal("0.001"), "HBOT"), (maker_buy.percent, maker_buy.percent_token))
+        self.assertIsInstance(taker_sell, DeductedFromReturnsTradeFee)
+        self.assertEqual((Decimal("0.003"), "HBOT"), (taker_sell.percent, taker_sell.percent_token))
+        self.assertEqual(Decimal("0.001"), resting_limit.percent)
+
     # --- Orders ---
 
+    def order_state(self, order_id: str) -> Optional[OrderState]:
+        order = self.exchange._order_tracker.all_orders.get(order_id)
+        return order.current_state if order is not None else None
+
     async def place_and_wait(self, mock_api: aioresponses, order_type: OrderType, price: Decimal,
-                             trade_type: TradeType = TradeType.BUY, amount: Decimal = Decimal("1")) -> str:
-        request_sent = asyncio.Event()
+                             trade_type: TradeType = TradeType.BUY, amount: Decimal = Decimal("1"),
+                             trading_pair: Optional[str] = None) -> str:
+        """Places an order (the exchange accepts it as New) and waits until it is open or failed."""
         body = {"id": NonkycExchangeShapes.exchange_order_id, "status": "New", "createdAt": 1640780000000}
-        mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), body=json.dumps(body),
-                      callback=lambda *args, **kwargs: request_sent.set())
+        mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), body=json.dumps(body))
         place = self.exchange.buy if trade_type is TradeType.BUY else self.exchange.sell
-        order_id = place(self.trading_pair, amount, order_type, price)
-        try:
-            await asyncio.wait_for(request_sent.wait(), timeout=0.5)
-        except asyncio.TimeoutError:
-            pass
-        await asyncio.sleep(0.05)
+        order_id = place(trading_pair or self.trading_pair, amount, order_type, price)
+        await wait_until(lambda: self.order_state(order_id) in (OrderState.OPEN, OrderState.FAILED),
+                         what=lambda: f"order {order_id} to be open or failed (state {self.order_state(order_id)})")
         return order_id
 
     def create_requests(self, mock_api: aioresponses) -> List[Dict[str, Any]]:
         calls = mock_api.requests.get(("POST", URL(self.url(CONSTANTS.CREATE_ORDER_PATH_URL))), [])
         return [json.loads(call.kwargs["data"]) for call in calls]
 
-    def set_book(self, bids: List[Tuple[float, float]], asks: List[Tuple[float, float]]):
+    def set_book(self, bids: List[Tuple[float, float]], asks: List[Tuple[float, float]],
+                 trading_pair: Optional[str] = None):
         book = OrderBook()
         book.apply_snapshot([OrderBookRow(price, amount, 1) for price, amount in bids],
                             [OrderBookRow(price, amount, 1) for price, amount in asks], 1)
-        self.exchange.order_book_tracker._order_books[self.trading_pair] = book
+        self.exchange.order_book_tracker._order_books[trading_pair or self.trading_pair] = book
 
     @aioresponses()
     async def test_client_order_id_is_the_user_provided_id_of_at_most_32_characters(self, mock_api):
@@ -592,6 +634,15 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.exchange.in_flight_orders[order_id].is_open)
 
     @aioresponses()
+    async def test_limit_maker_is_placed_when_the_opposite_side_of_the_book_is_empty(self, mock_api):
+        self.set_book(bids=[(9990, 1)], asks=[])
+
+        order_id = await self.place_and_wait(mock_api, OrderType.LIMIT_MAKER, Decimal("20000"))
+
+        self.assertEqual("20000.0000", self.create_requests(mock_api)[0]["price"])
+        self.assertTrue(self.exchange.in_flight_orders[order_id].is_open)
+
+    @aioresponses()
     async def test_limit_maker_that_would_take_liquidity_fails_without_reaching_the_exchange(self, mock_api):
         self.set_book(bids=[(9990, 1)], asks=[(10010, 1)])
 
@@ -614,18 +665,36 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
     @aioresponses()
     async def test_market_order_refused_where_the_market_disallows_them(self, mock_api):
-        request_sent = asyncio.Event()
-        mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), callback=lambda *a, **k: request_sent.set())
-        self.exchange.order_book_tracker._order_books[self.other_pair] = OrderBook()
-        self.exchange.order_book_tracker._order_books[self.other_pair].apply_snapshot(
-            [OrderBookRow(1999, 1, 1)], [OrderBookRow(2001, 1, 1)], 1)
+        self.set_book(bids=[(1999, 1)], asks=[(2001, 1)], trading_pair=self.other_pair)
 
-        order_id = self.exchange.buy(self.other_pair, Decimal("1"), OrderType.MARKET)
-        await asyncio.sleep(0.1)
+        order_id = await self.place_and_wait(mock_api, OrderType.MARKET, Decimal("NaN"), trading_pair=self.other_pair)
 
-        self.assertFalse(request_sent.is_set())
+        self.assertEqual([], self.create_requests(mock_api))
         self.assertEqual(order_id, self.failures.event_log[0].order_id)
         self.assertTrue(self.logged("INFO", "NonKYC does not allow market orders on ETH-USDT."))
+
+    @aioresponses()
+    async def test_place_order_returns_the_exchange_id_and_the_creation_time(self, mock_api):
+        body = {"id": NonkycExchangeShapes.exchange_order_id, "status": "New", "createdAt": 1640780000000}
+        mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), body=json.dumps(body))
+
+        result = await self.exchange._place_order("HBOT1", self.trading_pair, Decimal("1"), TradeType.SELL,
+                                                  OrderType.LIMIT, Decimal("10000"))
+
+        self.assertEqual((NonkycExchangeShapes.exchange_order_id, 1640780000.0), result)
+        self.assertEqual("sell", self.create_requests(mock_api)[0]["side"])
+
+    @aioresponses()
+    async def test_a_create_answer_without_an_order_id_fails_the_order_without_a_look_up(self, mock_api):
+        mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), body=json.dumps({"status": "ok"}))
+
+        order_id = self.exchange.buy(self.trading_pair, Decimal("1"), OrderType.LIMIT, Decimal("10000"))
+        await wait_until(lambda: self.failures.event_log, what="the order to fail")
+
+        self.assertEqual(order_id, self.failures.event_log[0].order_id)
+        self.assertIn(f"Unexpected answer creating order {order_id} on {self.trading_pair}: {{'status': 'ok'}}",
+                      self.failures.event_log[0].error_message)
+        self.assertFalse([key for key in mock_api.requests if key[0] == "GET"])
 
     # --- Ambiguous placement ---
 
@@ -639,13 +708,14 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), **create_kwargs)
         self.configure_lookups(mock_api, "HBOT.*", lookup_answers)
         order_id = self.exchange.buy(self.trading_pair, Decimal("2"), OrderType.LIMIT, Decimal("10000"))
-        await asyncio.sleep(0)
-        order = self.exchange._order_tracker.all_orders[order_id]
-        for _ in range(50):
-            await asyncio.sleep(0.02)
-            if order.current_state is not OrderState.PENDING_CREATE or self.failures.event_log:
-                break
-        return order
+        await wait_until(lambda: self.create_settled(order_id), what=f"the ambiguous create of {order_id} to settle")
+        return self.exchange._order_tracker.all_orders[order_id]
+
+    def create_settled(self, order_id: str) -> bool:
+        """The order left PENDING_CREATE, or the connector gave up confirming it and left it to the status polling."""
+        state = self.order_state(order_id)
+        gave_up = any(order_id in record.getMessage() for record in self.logged("WARNING", "could not be confirmed"))
+        return state is not None and (state is not OrderState.PENDING_CREATE or gave_up)
 
     def found_order(self, status: str, executed: str = "0") -> Dict[str, Any]:
         return {"id": NonkycExchangeShapes.exchange_order_id, "userProvidedId": "x", "symbol": self.exchange_symbol,
@@ -697,7 +767,6 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
     async def test_create_ambiguous_and_lookups_fail_keeps_the_order_pending_for_status_polling(self, mock_api):
         order = await self.place_with_ambiguous_create(
             mock_api, {"exception": asyncio.TimeoutError()}, [(500, "down")] * 3)
-        await asyncio.sleep(0.1)
 
         self.assertEqual(OrderState.PENDING_CREATE, order.current_state)
         self.assertIn(order.client_order_id, self.exchange.in_flight_orders)
@@ -706,8 +775,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
         self.configure_lookups(mock_api, re.escape(order.client_order_id), [(200, self.found_order("Active"))])
         await self.exchange._update_orders()
-        await asyncio.sleep(0.05)
-        self.assertEqual(OrderState.OPEN, order.current_state)
+        await wait_until(lambda: order.current_state is OrderState.OPEN, what="the status poll to open the order")
         self.assertEqual(NonkycExchangeShapes.exchange_order_id, order.exchange_order_id)
 
     @aioresponses()
@@ -734,8 +802,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertEqual(order.client_order_id, result)
         call = mock_api.requests[("POST", URL(self.url(CONSTANTS.CANCEL_ORDER_PATH_URL)))][0]
         self.assertEqual({"id": NonkycExchangeShapes.exchange_order_id}, json.loads(call.kwargs["data"]))
-        await asyncio.sleep(0)
-        self.assertTrue(order.is_cancelled)
+        await wait_until(lambda: order.is_cancelled, what="the order to be cancelled")
 
     @aioresponses()
     async def test_cancel_uses_the_client_id_when_the_exchange_id_is_unknown(self, mock_api):
@@ -746,8 +813,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
         call = mock_api.requests[("POST", URL(self.url(CONSTANTS.CANCEL_ORDER_PATH_URL)))][0]
         self.assertEqual({"id": order.client_order_id}, json.loads(call.kwargs["data"]))
-        await asyncio.sleep(0)
-        self.assertTrue(order.is_cancelled)
+        await wait_until(lambda: order.is_cancelled, what="the order to be cancelled")
 
     @aioresponses()
     async def test_cancel_answered_http_200_with_error_body_is_a_failure_and_20002_is_not_found(self, mock_api):
@@ -765,13 +831,27 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
     @aioresponses()
     async def test_cancel_with_unexpected_answer_is_not_reported_as_cancelled(self, mock_api):
         order = self.track()
-        mock_api.post(self.url(CONSTANTS.CANCEL_ORDER_PATH_URL), body=json.dumps({"success": False}))
+        unexpected_answers = [{"success": False}, [], {}, {**self.found_order("Filled"), "id": order.exchange_order_id}]
+        for answer in unexpected_answers:
+            mock_api.post(self.url(CONSTANTS.CANCEL_ORDER_PATH_URL), body=json.dumps(answer))
+
+            result = await self.exchange._execute_cancel(self.trading_pair, order.client_order_id)
+
+            self.assertIsNone(result, answer)
+            self.assertTrue(order.is_open, answer)
+        warnings = self.logged("WARNING", f"Unexpected answer cancelling order {order.client_order_id}")
+        self.assertEqual(len(unexpected_answers), len(warnings))
+
+    @aioresponses()
+    async def test_cancel_answer_status_is_read_like_every_other_status(self, mock_api):
+        order = self.track()
+        mock_api.post(self.url(CONSTANTS.CANCEL_ORDER_PATH_URL),
+                      body=json.dumps({"id": order.exchange_order_id, "status": " CANCELED "}))
 
         result = await self.exchange._execute_cancel(self.trading_pair, order.client_order_id)
 
-        self.assertIsNone(result)
-        self.assertTrue(order.is_open)
-        self.assertTrue(self.logged("WARNING", f"Unexpected answer cancelling order {order.client_order_id}"))
+        self.assertEqual(order.client_order_id, result)
+        await wait_until(lambda: order.is_cancelled, what="the order to be cancelled")
 
     @aioresponses()
     async def test_cancel_all_cancels_only_the_orders_this_connector_tracks(self, mock_api):
@@ -806,16 +886,44 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
             self.assertEqual(state, update.new_state, status)
 
     @aioresponses()
+    async def test_a_status_answer_that_is_not_an_order_is_an_error(self, mock_api):
+        order = self.track()
+        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id, [(200, [])])
+
+        with self.assertRaises(IOError) as context:
+            await self.exchange._request_order_status(order)
+
+        self.assertEqual(f"Unexpected answer to the status request of order {order.exchange_order_id}: []",
+                         str(context.exception))
+
+    @aioresponses()
+    async def test_status_time_is_the_exchange_time_else_the_clock_else_the_local_time(self, mock_api):
+        order = self.track()
+        without_times = {key: value for key, value in self.found_order("Active").items()
+                         if key not in ("createdAt", "updatedAt")}
+        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
+                               [(200, self.found_order("Active")), (200, without_times), (200, without_times)])
+        self.exchange._time = MagicMock(return_value=1640789999.5)
+
+        exchange_time = await self.exchange._request_order_status(order)
+        clock_time = await self.exchange._request_order_status(order)
+        self.exchange._set_current_timestamp(float("nan"))  # the clock has not started yet
+        local_time = await self.exchange._request_order_status(order)
+
+        self.assertEqual([1640780001.0, 1640780000.0, 1640789999.5],
+                         [update.update_timestamp for update in (exchange_time, clock_time, local_time)])
+
+    @aioresponses()
     async def test_unknown_status_keeps_the_order_open_and_is_logged_once(self, mock_api):
         order = self.track()
+        order.current_state = OrderState.PENDING_CREATE
         self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
                                [(200, self.found_order("Suspended"))] * 2)
 
         await self.exchange._update_orders()
         await self.exchange._update_orders()
-        await asyncio.sleep(0.05)
 
-        self.assertEqual(OrderState.OPEN, order.current_state)
+        await wait_until(lambda: order.current_state is OrderState.OPEN, what="the order to be kept open")
         warnings = [r for r in self.log_records if "Unknown NonKYC order status 'Suspended'" in r.getMessage()]
         self.assertEqual(1, len(warnings))
 
@@ -828,8 +936,8 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         await self.exchange._update_orders()
 
         self.assertEqual(1, self.exchange._order_tracker._order_not_found_records[order.client_order_id])
-        self.assertTrue(self.exchange._is_order_not_found_during_status_update_error(
-            IOError('HTTP status is 200. Error: {"error": {"code": 20002, "message": "Order not found"}}')))
+        self.assertTrue(self.logged("WARNING", "Error fetching status update for the active order HBOT1: "
+                                               "Error executing request GET"))
 
     # --- Fills ---
 
@@ -924,7 +1032,65 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertEqual(["t2"], [event.exchange_trade_id for event in self.fills.event_log])
         self.assertTrue(self.logged("ERROR", "Skipping malformed NonKYC trade"))
 
-    # --- Balances, prices, time, rate limits ---
+    @aioresponses()
+    async def test_orders_without_an_exchange_id_need_no_trades_request(self, mock_api):
+        order = self.track(exchange_id=None)
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual({}, mock_api.requests)
+
+    @aioresponses()
+    async def test_fills_of_an_order_without_creation_time_are_searched_over_the_last_day(self, mock_api):
+        order = self.track()
+        order.creation_timestamp = 0
+        self.configure_trades(mock_api, [])
+
+        await self.exchange._update_orders_fills([order])
+
+        since = int(self.trades_requests(mock_api)[0].query["since"])
+        self.assertEqual(1640780100000 - 24 * 60 * 60 * 1000 - NonkycExchange.TRADES_SINCE_MARGIN_MS, since)
+
+    @aioresponses()
+    async def test_fills_beyond_one_page_are_read_from_the_next_page(self, mock_api):
+        order = self.track(amount="1")
+        trades = [NonkycExchangeShapes.account_trade(order, Decimal("0.001"), Decimal("10000"), Decimal("0.02"),
+                                                     trade_id=f"t{index}")
+                  for index in range(CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT + 1)]
+        self.configure_trades(mock_api, trades[:CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT])
+        self.configure_trades(mock_api, trades[CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT:])
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual(Decimal("0.501"), order.executed_amount_base)
+        self.assertEqual([None, "500"], [url.query.get("skip") for url in self.trades_requests(mock_api)])
+
+    @aioresponses()
+    async def test_a_trades_answer_that_is_not_a_list_is_logged_and_the_next_poll_tries_again(self, mock_api):
+        order = self.track()
+        self.configure_trades(mock_api, {"trades": []})
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertTrue(self.logged("WARNING", "Failed to fetch trade updates for COINALPHA-HBOT (orders HBOT1). "
+                                               "Error: Unexpected answer to /account/trades for COINALPHA-HBOT"))
+        self.assertNotIn(order.client_order_id, self.exchange._fill_cursors_ms)
+
+    @aioresponses()
+    async def test_all_trade_updates_of_one_order(self, mock_api):
+        order = self.track()
+        other = self.track("HBOT2", "69a12a99f65594545010e502")
+        self.configure_trades(mock_api, [
+            NonkycExchangeShapes.account_trade(order, Decimal("0.5"), Decimal("10000"), Decimal("10"), trade_id="t1"),
+            NonkycExchangeShapes.account_trade(other, Decimal("0.5"), Decimal("10000"), Decimal("10"), trade_id="t2")])
+
+        trade_updates = await self.exchange._all_trade_updates_for_order(order)
+
+        self.assertEqual([("t1", order.client_order_id, Decimal("0.5"), Decimal("5000"))],
+                         [(update.trade_id, update.client_order_id, update.fill_base_amount, update.fill_quote_amount)
+                          for update in trade_updates])
+
+    # --- Balances and prices ---
 
     @aioresponses()
     async def test_balances_total_is_available_plus_held_and_bad_entries_are_skipped(self, mock_api):
@@ -941,14 +1107,15 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("WARNING", "Skipping malformed NonKYC balance entry in /balances"))
 
     @aioresponses()
-    async def test_http_200_with_error_body_is_a_failure(self, mock_api):
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL),
-                     body=json.dumps({"error": {"code": 1003, "message": "Action is forbidden for this API key"}}))
+    async def test_a_balances_answer_that_is_not_a_list_is_an_error_and_keeps_the_balances(self, mock_api):
+        self.exchange._account_balances["USDT"] = Decimal("7")
+        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), body=json.dumps({"USDT": "1"}))
 
         with self.assertRaises(IOError) as context:
             await self.exchange._update_balances()
 
-        self.assertIn("Action is forbidden for this API key", str(context.exception))
+        self.assertEqual("Unexpected answer to /balances: {'USDT': '1'}", str(context.exception))
+        self.assertEqual(Decimal("7"), self.exchange.get_balance("USDT"))
 
     @aioresponses()
     async def test_connect_path_updates_balances_on_a_fresh_instance_without_start_network(self, mock_api):
@@ -987,60 +1154,12 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertEqual(1, len(mock_api.requests))
 
     @aioresponses()
-    async def test_nonce_failure_resynchronizes_time_and_retries_once(self, mock_api):
-        auth_failure = {"error": {"code": 1002, "message": "Authorization failed", "description": "Invalid nonce"}}
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=401, body=json.dumps(auth_failure))
-        mock_api.get(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL),
-                     body=json.dumps({"serverTime": 1772170404982}))
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), body=json.dumps([{"asset": "USDT", "available": "1",
-                                                                              "held": "0"}]))
+    async def test_last_traded_price_of_one_pair(self, mock_api):
+        tickers = [{"ticker_id": "ETH_USDT", "base_currency": "ETH", "target_currency": "USDT",
+                    "last_price": "2000.25"}]
+        mock_api.get(web_utils.public_rest_url(CONSTANTS.TICKERS_PATH_URL), body=json.dumps(tickers))
 
-        await self.exchange._update_balances()
-
-        self.assertEqual(Decimal("1"), self.exchange.get_balance("USDT"))
-        self.assertIn(("GET", URL(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL))), mock_api.requests)
-
-    @aioresponses()
-    async def test_refused_credentials_are_reported_clearly_after_one_time_resync(self, mock_api):
-        auth_failure = {"error": {"code": 1002, "message": "Authorization failed"}}
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=401, body=json.dumps(auth_failure), repeat=True)
-        mock_api.get(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL),
-                     body=json.dumps({"serverTime": 1772170404982}))
-
-        with self.assertRaises(IOError) as context:
-            await self.exchange._update_balances()
-
-        self.assertTrue(str(context.exception).startswith(
-            "NonKYC refused the API credentials for GET /balances: check the API key, the secret and the key's "
-            "permissions."))
-        self.assertIn('"code": 1002', str(context.exception))
-        balance_calls = mock_api.requests[("GET", URL(self.url(CONSTANTS.BALANCES_PATH_URL)))]
-        self.assertEqual(2, len(balance_calls))
-
-    @aioresponses()
-    async def test_rate_limited_answer_backs_off_and_retries(self, mock_api):
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=429, body="Too Many Requests")
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=200,
-                     body=json.dumps({"error": {"code": 429, "message": "Too many requests"}}))
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), body=json.dumps([{"asset": "USDT", "available": "3",
-                                                                              "held": "0"}]))
-
-        await self.exchange._update_balances()
-
-        self.assertEqual(Decimal("3"), self.exchange.get_balance("USDT"))
-        self.assertEqual([call.args[0] for call in self.exchange._sleep.await_args_list],
-                         list(CONSTANTS.RATE_LIMITED_RETRY_DELAYS[:2]))
-        self.assertTrue(self.logged("WARNING",
-                                    "NonKYC answered 429 (rate limited) to GET /balances; retrying in 1.0 s."))
-
-    @aioresponses()
-    async def test_rate_limit_retries_are_bounded(self, mock_api):
-        mock_api.get(self.url(CONSTANTS.BALANCES_PATH_URL), status=429, body="Too Many Requests", repeat=True)
-
-        with self.assertRaises(IOError):
-            await self.exchange._update_balances()
-
-        self.assertEqual(len(CONSTANTS.RATE_LIMITED_RETRY_DELAYS), self.exchange._sleep.await_count)
+        self.assertEqual(2000.25, await self.exchange._get_last_traded_price(self.other_pair))
 
     @aioresponses()
     async def test_no_log_line_carries_the_key_secret_or_signature(self, mock_api):
@@ -1058,9 +1177,11 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
         self.exchange._auth.rest_authenticate = remember_signature
         order_id = self.exchange.buy(self.trading_pair, Decimal("1"), OrderType.LIMIT, Decimal("10000"))
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: self.failures.event_log, what="the order refused for its credentials to fail")
 
         self.assertEqual(order_id, self.failures.event_log[0].order_id)
+        self.assertIn("NonKYC refused the API credentials for POST /createorder",
+                      self.failures.event_log[0].error_message)
         self.assertTrue(signatures)
         for record in self.log_records:
             text = record.getMessage() + (logging.Formatter().formatException(record.exc_info)

@@ -1,7 +1,7 @@
 import asyncio
 import json
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, wait_until
 from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes, url_regex
 from typing import Any, Dict, List, Optional
 from unittest.mock import AsyncMock
@@ -37,12 +37,17 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
         return order
 
     async def feed(self, *messages: Any):
+        """Runs the listener over `messages`. Order state changes are applied in tasks: wait for them."""
         queue = AsyncMock()
         queue.get.side_effect = list(messages) + [asyncio.CancelledError()]
         self.exchange._user_stream_tracker._user_stream = queue
         with self.assertRaises(asyncio.CancelledError):
             await self.exchange._user_stream_event_listener()
-        await asyncio.sleep(0.05)
+
+    async def wait_for_state(self, order: InFlightOrder, state: OrderState):
+        await wait_until(lambda: order.current_state is state,
+                         what=lambda: f"order {order.client_order_id} to be {state.name} (it is "
+                                      f"{order.current_state.name})")
 
     def report(self, order: InFlightOrder, status: str, report_type: str, **fields) -> Dict[str, Any]:
         params = NonkycExchangeShapes.order(order, status, exchange_symbol=self.exchange_symbol)
@@ -70,13 +75,13 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
             self.trade_report(order, "Partly Filled", "t1", quantity="0.4", executed="0.4"),
         )
 
+        await self.wait_for_state(order, OrderState.PARTIALLY_FILLED)
         self.assertEqual(NonkycExchangeShapes.exchange_order_id, order.exchange_order_id)
-        self.assertEqual(OrderState.PARTIALLY_FILLED, order.current_state)
         self.assertEqual(1, len(self.events[MarketEvent.BuyOrderCreated].event_log))
 
         await self.feed(self.trade_report(order, "Filled", "t2", quantity="0.6", executed="1"))
 
-        self.assertTrue(order.is_filled)
+        await self.wait_for_state(order, OrderState.FILLED)
         self.assertEqual([Decimal("0.4"), Decimal("0.6")], [fill.amount for fill in self.fills()])
         self.assertEqual(Decimal("1"), order.executed_amount_base)
         self.assertEqual(1, len(self.events[MarketEvent.BuyOrderCompleted].event_log))
@@ -97,7 +102,7 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
 
         await self.feed(self.report(order, "Cancelled", "canceled"))
 
-        self.assertTrue(order.is_cancelled)
+        await self.wait_for_state(order, OrderState.CANCELED)
         self.assertEqual("HBOT1", self.events[MarketEvent.OrderCancelled].event_log[0].order_id)
 
     async def test_trade_report_with_alternate_fee_asset(self):
@@ -120,11 +125,11 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
         self.assertEqual([], self.fills())
         self.assertTrue(tracked.is_open)
         self.assertEqual(Decimal(0), tracked.executed_amount_base)
+        self.assertTrue(self.logged("DEBUG", "Ignoring a NonKYC report for an order this bot does not track"))
 
     async def test_fill_that_arrives_before_the_creation_response_is_not_lost(self):
         request_sent = asyncio.Event()
         release_create = asyncio.Event()
-        fill_report = {}
 
         async def slow_create(url, **kwargs):
             request_sent.set()
@@ -135,7 +140,7 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
             mock_api.post(web_utils.private_rest_url(CONSTANTS.CREATE_ORDER_PATH_URL), body=json.dumps(body),
                           callback=slow_create)
             order_id = self.exchange.buy(self.trading_pair, Decimal("1"), OrderType.LIMIT, Decimal("10000"))
-            await asyncio.wait_for(request_sent.wait(), timeout=1)
+            await wait_until(request_sent.is_set, what="the create request to be sent")
             order = self.exchange.in_flight_orders[order_id]
             fill_report = self.trade_report(order, "Partly Filled", "t1", quantity="0.25", executed="0.25")
             fill_report["params"]["id"] = NonkycExchangeShapes.exchange_order_id
@@ -144,10 +149,9 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
             self.assertEqual(Decimal("0.25"), order.executed_amount_base)
 
             release_create.set()
-            await asyncio.sleep(0.1)
+            await self.wait_for_state(order, OrderState.PARTIALLY_FILLED)
 
         self.assertEqual(NonkycExchangeShapes.exchange_order_id, order.exchange_order_id)
-        self.assertEqual(OrderState.PARTIALLY_FILLED, order.current_state)
         self.assertEqual(["t1"], [fill.exchange_trade_id for fill in self.fills()])
 
     @aioresponses()
@@ -186,9 +190,9 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
 
         await self.feed(active_orders, active_orders)
 
-        self.assertEqual(("69a12a99f65594545010e501", OrderState.OPEN),
-                         (listed.exchange_order_id, listed.current_state))
-        self.assertTrue(gone.is_filled)
+        await self.wait_for_state(listed, OrderState.OPEN)
+        await self.wait_for_state(gone, OrderState.FILLED)
+        self.assertEqual("69a12a99f65594545010e501", listed.exchange_order_id)
         self.assertEqual(["t-gone"], [fill.exchange_trade_id for fill in self.fills()])
         self.assertEqual(OrderState.PENDING_CREATE, pending_create.current_state)
         self.assertEqual(1, len(self.logged("INFO", "NonKYC reports an active order this bot does not track")))
@@ -207,7 +211,7 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
 
         await self.feed({"jsonrpc": "2.0", "method": "activeOrders", "result": [listed], "id": 3})
 
-        self.assertEqual(OrderState.PARTIALLY_FILLED, order.current_state)
+        await self.wait_for_state(order, OrderState.PARTIALLY_FILLED)
         self.assertEqual(["t-meanwhile"], [fill.exchange_trade_id for fill in self.fills()])
         self.assertEqual(Decimal("0.3"), order.executed_amount_base)
 
@@ -245,7 +249,7 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
             self.report(order, "Cancelled", "canceled"),
         )
 
-        self.assertTrue(order.is_cancelled)
+        await self.wait_for_state(order, OrderState.CANCELED)
         self.assertEqual(3, len(self.logged("ERROR", "Error processing the NonKYC user stream event")))
         self.assertTrue(self.logged("WARNING", "Skipping malformed NonKYC balance entry in balanceUpdate"))
         self.assertTrue(self.logged("DEBUG", "Ignoring NonKYC user stream message with method 'somethingNew'"))

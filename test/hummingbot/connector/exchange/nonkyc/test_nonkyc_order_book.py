@@ -4,7 +4,13 @@ from decimal import Decimal
 from typing import List, Tuple
 from unittest import TestCase
 
-from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBook, NonkycOrderBookMessage
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import (
+    NewTrades,
+    NonkycOrderBook,
+    NonkycOrderBookMessage,
+    OrderBookSequences,
+    SequenceVerdict,
+)
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType
@@ -264,3 +270,103 @@ class NonkycOrderBookMessageOrderingTests(TestCase):
         # Against a trade the base rule applies: order book messages sort first.
         self.assertTrue(self.newer_diff < trade)
         self.assertTrue(self.fresh_snapshot < trade)
+
+
+class OrderBookSequencesTests(TestCase):
+
+    def setUp(self):
+        self.sequences = OrderBookSequences()
+        self.sequences.expect_snapshot("BTC/USDT")
+
+    def verdicts(self, symbol: str, *sequences: int) -> List[SequenceVerdict]:
+        return [self.sequences.check_update(symbol, sequence) for sequence in sequences]
+
+    def test_updates_wait_for_the_snapshot_then_follow_it_one_by_one(self):
+        self.assertEqual([SequenceVerdict.WAITING_FOR_SNAPSHOT], self.verdicts("BTC/USDT", 1215882))
+
+        self.assertTrue(self.sequences.on_snapshot("BTC/USDT", 1215881))
+
+        self.assertEqual([SequenceVerdict.APPLY] * 3, self.verdicts("BTC/USDT", 1215882, 1215883, 1215884))
+        self.assertEqual(1215884, self.sequences.last_sequence("BTC/USDT"))
+
+    def test_a_repeated_or_older_update_is_a_duplicate_and_changes_nothing(self):
+        self.sequences.on_snapshot("BTC/USDT", 500)
+        self.verdicts("BTC/USDT", 501)
+
+        self.assertEqual([SequenceVerdict.DUPLICATE, SequenceVerdict.DUPLICATE, SequenceVerdict.APPLY],
+                         self.verdicts("BTC/USDT", 501, 400, 502))
+
+    def test_a_gap_waits_for_a_fresh_snapshot_and_drops_everything_until_then(self):
+        self.sequences.on_snapshot("BTC/USDT", 500)
+
+        self.assertEqual([SequenceVerdict.APPLY, SequenceVerdict.GAP], self.verdicts("BTC/USDT", 501, 503))
+        self.assertEqual(("BTC/USDT", 501, 503), self.sequences.last_gap)
+        # Later updates, even contiguous with the gap, are not applied (and raise no second gap) until a snapshot.
+        self.assertEqual([SequenceVerdict.WAITING_FOR_SNAPSHOT] * 2, self.verdicts("BTC/USDT", 504, 510))
+        self.assertTrue(self.sequences.is_waiting_for_snapshot("BTC/USDT"))
+
+        self.sequences.on_snapshot("BTC/USDT", 520)
+        self.assertEqual([SequenceVerdict.DUPLICATE, SequenceVerdict.APPLY], self.verdicts("BTC/USDT", 520, 521))
+
+    def test_symbols_are_independent(self):
+        self.sequences.expect_snapshot("ETH/USDT")
+        self.sequences.on_snapshot("BTC/USDT", 500)
+        self.sequences.on_snapshot("ETH/USDT", 7000)
+
+        self.assertEqual([SequenceVerdict.GAP], self.verdicts("BTC/USDT", 600))
+        self.assertEqual([SequenceVerdict.APPLY], self.verdicts("ETH/USDT", 7001))
+
+    def test_messages_of_symbols_not_subscribed_are_refused(self):
+        self.assertEqual([SequenceVerdict.NOT_SUBSCRIBED], self.verdicts("DOGE/USDT", 1))
+        self.assertFalse(self.sequences.on_snapshot("DOGE/USDT", 1))
+        self.assertNotIn("DOGE/USDT", self.sequences)
+
+        self.sequences.on_snapshot("BTC/USDT", 500)
+        self.sequences.forget("BTC/USDT")
+        self.assertEqual([SequenceVerdict.NOT_SUBSCRIBED], self.verdicts("BTC/USDT", 501))
+
+    def test_clear_forgets_every_symbol_of_the_old_connection(self):
+        self.sequences.on_snapshot("BTC/USDT", 500)
+
+        self.sequences.clear()
+
+        self.assertEqual([], self.sequences.symbols)
+        self.assertEqual([SequenceVerdict.NOT_SUBSCRIBED], self.verdicts("BTC/USDT", 501))
+
+
+class NewTradesTests(TestCase):
+
+    @staticmethod
+    def trades(*ids_and_times: Tuple[str, int]) -> List[OrderBookMessage]:
+        return [NonkycOrderBook.trade_message_from_exchange(dict(TRADE_ENTRY, id=trade_id, timestampms=time_ms),
+                                                            {"trading_pair": "BTC-USDT"})
+                for trade_id, time_ms in ids_and_times]
+
+    def test_the_first_snapshot_is_history_and_later_trades_are_reported_once_in_time_order(self):
+        new_trades = NewTrades()
+
+        history = new_trades.select("BTC/USDT", self.trades(("a1", 1), ("a2", 2)), from_snapshot=True)
+        update = new_trades.select("BTC/USDT", self.trades(("a4", 4), ("a3", 3), ("a2", 2)), from_snapshot=False)
+        repeated = new_trades.select("BTC/USDT", self.trades(("a3", 3)), from_snapshot=False)
+        # After a reconnection the new snapshot holds trades already reported and one made meanwhile.
+        snapshot = new_trades.select("BTC/USDT", self.trades(("a5", 5), ("a4", 4), ("a1", 1)), from_snapshot=True)
+
+        self.assertEqual([[], ["a3", "a4"], [], ["a5"]],
+                         [[trade.trade_id for trade in batch] for batch in (history, update, repeated, snapshot)])
+
+    def test_only_the_last_ids_of_a_market_are_remembered(self):
+        new_trades = NewTrades(remembered=3)
+        new_trades.select("BTC/USDT", self.trades(*[(f"t{i}", i) for i in range(5)]), from_snapshot=False)
+
+        again = new_trades.select("BTC/USDT", self.trades(("t4", 4), ("t1", 1)), from_snapshot=False)
+
+        self.assertEqual(["t1"], [trade.trade_id for trade in again], "t1 was forgotten, t4 was not")
+
+    def test_a_forgotten_market_starts_again_from_its_history(self):
+        new_trades = NewTrades()
+        new_trades.select("BTC/USDT", self.trades(("a1", 1)), from_snapshot=True)
+        new_trades.select("BTC/USDT", self.trades(("a2", 2)), from_snapshot=False)
+
+        new_trades.forget("BTC/USDT")
+
+        self.assertEqual([], new_trades.select("BTC/USDT", self.trades(("a2", 2), ("a3", 3)), from_snapshot=True))

@@ -1,0 +1,400 @@
+"""
+The JSON-RPC core of every NonKYC WebSocket stream: the public order books and trades, the private reports and
+balances, and any later stream. The data sources keep only what is theirs (subscriptions and sequences, login and
+event forwarding); everything a JSON-RPC connection needs is here, once:
+
+- request ids, the requests waiting for their reply (a future each), matching a reply to its request, and failing
+  every waiting request when the connection ends;
+- reading a reply or an error reply (`{"result": ...}` / `{"error": {"code", "message"}}`) into one value;
+- the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
+- bounded "log once" memories, heartbeat text frames and the shortened description of a message for logs.
+"""
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Hashable, List, Optional, Set
+
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
+from hummingbot.core.web_assistant.connections.data_types import WSJSONRequest
+from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
+from hummingbot.core.web_assistant.ws_assistant import WSAssistant
+
+HEARTBEAT_TEXTS = frozenset(("ping", "pong"))
+LOGGED_MESSAGE_MAX_LENGTH = 300
+
+
+def describe(message: Any, max_length: int = LOGGED_MESSAGE_MAX_LENGTH) -> str:
+    """A message as it goes into a log line: its repr, shortened."""
+    text = repr(message)
+    return text if len(text) <= max_length else text[:max_length] + "..."
+
+
+def is_heartbeat(message: Any) -> bool:
+    """A "ping"/"pong" text frame, or a JSON message whose method is ping or pong."""
+    if isinstance(message, str):
+        return message.strip().lower() in HEARTBEAT_TEXTS
+    return isinstance(message, dict) and str(message.get("method")).lower() in HEARTBEAT_TEXTS
+
+
+@dataclass(frozen=True)
+class RpcReply:
+    """
+    What came back for a request: its `result`, or the `code` and `message` of its `error`, or nothing at all
+    (`answered` is False: no reply in time, or the connection ended first).
+    """
+    result: Any = None
+    error_code: Optional[int] = None
+    error_message: Optional[str] = None
+    answered: bool = True
+
+    @classmethod
+    def from_message(cls, message: Dict[str, Any]) -> "RpcReply":
+        error = message.get("error")
+        if error is None:
+            return cls(result=message.get("result"))
+        if isinstance(error, dict):
+            code, text = error.get("code"), error.get("message")
+        else:
+            code, text = None, error
+        return cls(error_code=code if isinstance(code, int) else None, error_message=str(text or error))
+
+    @classmethod
+    def missing(cls, reason: str) -> "RpcReply":
+        return cls(error_message=reason, answered=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.error_message is not None
+
+    @property
+    def accepted(self) -> bool:
+        """A plain acknowledgement, `{"result": true}`."""
+        return not self.is_error and self.result is True
+
+    @property
+    def succeeded(self) -> bool:
+        """Answered with a result (`true`, a list, an object...), not with an error, `false` or nothing."""
+        return not self.is_error and self.result is not None and self.result is not False
+
+    def describe(self) -> str:
+        if not self.answered:
+            return f"no reply ({self.error_message})"
+        if self.is_error:
+            return f"code {self.error_code}, {self.error_message}"
+        return f"result {describe(self.result, 100)}"
+
+
+@dataclass
+class RpcRequest:
+    """A request sent on a connection. `context` is what the sender needs to act on the reply (a symbol, ...)."""
+    request_id: int
+    method: str
+    params: Dict[str, Any]
+    reply: asyncio.Future
+    context: Any = None
+
+
+class RecentKeys:
+    """
+    The last `capacity` keys seen, the oldest forgotten first: a memory for "log once" and "report once" that does
+    not grow without limit in a bot that runs for months.
+    """
+
+    def __init__(self, capacity: int = CONSTANTS.WS_RECENT_KEYS_CAPACITY):
+        self._capacity = capacity
+        self._keys: "OrderedDict[Hashable, None]" = OrderedDict()
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable) -> bool:
+        """Remembers `key`; True when it was not remembered yet."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return True
+
+    def discard(self, key: Hashable):
+        self._keys.pop(key, None)
+
+
+class ReconnectBackoff:
+    """
+    The wait before each connection attempt of a stream: none before the first one, then `initial` seconds, doubled
+    after every attempt that did not establish a session, at most `maximum`. Once a session is established, the next
+    attempt waits `initial` seconds again.
+    """
+
+    def __init__(self,
+                 initial: float = CONSTANTS.WS_RECONNECT_DELAY_INITIAL,
+                 maximum: float = CONSTANTS.WS_RECONNECT_BACKOFF_MAX):
+        self.initial = initial
+        self.maximum = maximum
+        self._next_delay = 0.0
+
+    @property
+    def upcoming_delay(self) -> float:
+        return self._next_delay
+
+    def next_delay(self) -> float:
+        delay = self._next_delay
+        self._next_delay = min(max(delay * 2, self.initial), self.maximum)
+        return delay
+
+    def session_established(self):
+        self._next_delay = self.initial
+
+    def restart(self):
+        """A stream (re)started by its owner connects at once."""
+        self._next_delay = 0.0
+
+    def slow_down(self):
+        """The exchange keeps refusing the session: reconnecting soon will not help."""
+        self._next_delay = self.maximum
+
+
+class NonkycWsRpc:
+    """One NonKYC WebSocket stream's JSON-RPC plumbing; see the module documentation."""
+
+    def __init__(self, stream_name: str, logger: Callable[[], logging.Logger],
+                 sleep: Callable[[float], Awaitable[None]]):
+        self.stream_name = stream_name
+        self._logger = logger
+        self._sleep = sleep
+        # Instance attributes rather than constants so that tests can shorten them.
+        self.ping_interval: float = CONSTANTS.WS_PING_INTERVAL
+        self.silence_timeout: float = CONSTANTS.WS_SILENCE_TIMEOUT
+        self.reply_timeout: float = CONSTANTS.WS_REPLY_TIMEOUT
+        self.retry_delay: float = CONSTANTS.WS_RETRY_DELAY
+        self.max_attempts: int = CONSTANTS.WS_MAX_ATTEMPTS
+
+        self.backoff = ReconnectBackoff()
+        self.connection_count = 0
+        self.websocket: Optional[WSAssistant] = None
+        self._last_request_id = 0
+        self._waiting: Dict[int, RpcRequest] = {}
+        self._ping_task: Optional[asyncio.Task] = None
+        self._scheduled: Set[asyncio.Task] = set()
+        self._unknown_methods_logged = RecentKeys()
+        self._quiet_symbols = RecentKeys()
+
+    # === Connection ===
+
+    async def connect(self, api_factory: WebAssistantsFactory) -> WSAssistant:
+        """
+        Waits out the reconnect back-off, then connects. `ping_timeout` is aiohttp's heartbeat (a ping after that
+        long without traffic; the connection drops when the pong does not come within half of it) and
+        `message_timeout` bounds the silence of every receive. A client ping also goes out every `ping_interval`.
+        """
+        await self.wait_for_backoff()
+        websocket = await api_factory.get_ws_assistant()
+        self.websocket = websocket  # kept at once, so that close() disconnects it even if what follows fails
+        await websocket.connect(ws_url=web_utils.wss_url(),
+                                ping_timeout=CONSTANTS.WS_PING_INTERVAL,
+                                message_timeout=self.silence_timeout)
+        self.connection_count += 1
+        self._ping_task = asyncio.ensure_future(self._ping_periodically(websocket))
+        return websocket
+
+    async def wait_for_backoff(self):
+        """The pause before a connection attempt (see `ReconnectBackoff`); `connect` takes it itself."""
+        delay = self.backoff.next_delay()
+        if delay > 0:
+            await self._sleep(delay)
+
+    async def messages(self, websocket: WSAssistant) -> AsyncIterator[Any]:
+        """
+        The messages of a connection (JSON decoded, or the text of a non-JSON frame). When the connection ends, by a
+        close, an error or `silence_timeout` seconds without a message, the waiting requests are failed and a
+        ConnectionError says why.
+        """
+        try:
+            async for response in websocket.iter_messages():
+                yield response.data
+        except TimeoutError as timeout:
+            raise ConnectionError(f"no message from NonKYC within {self.silence_timeout:g} s ({timeout!r})")
+        finally:
+            self.connection_ended()
+        raise ConnectionError(f"the {self.stream_name} was disconnected")
+
+    def connection_ended(self, reason: str = "the connection closed"):
+        """Every request still waiting gets its answer: none."""
+        waiting, self._waiting = self._waiting, {}
+        for request in waiting.values():
+            self._resolve(request, RpcReply.missing(reason))
+
+    def run_later(self, delay: float, action: Callable[[], Awaitable[None]]):
+        """Runs `action` after `delay` seconds, unless the connection is closed first."""
+        task = asyncio.ensure_future(self._run_later(delay, action))
+        self._scheduled.add(task)
+        task.add_done_callback(self._scheduled.discard)
+
+    def retry_later(self, description: str, attempt: int, action: Callable[[], Awaitable[None]]):
+        """
+        Runs `action` (attempt `attempt + 1` of a request the exchange rejected) after a delay that doubles with each
+        attempt, unless `max_attempts` were made already.
+        """
+        if attempt >= self.max_attempts:
+            self._logger().error(f"{self.stream_name}: giving up {description} after {attempt} attempts; it is tried "
+                                 f"again on the next reconnection.")
+            return
+        delay = self.retry_delay * 2 ** (attempt - 1)
+        self._logger().info(f"{self.stream_name}: retrying {description} in {delay:g} s (attempt {attempt + 1} of "
+                            f"{self.max_attempts}).")
+        self.run_later(delay, action)
+
+    async def _run_later(self, delay: float, action: Callable[[], Awaitable[None]]):
+        try:
+            if delay > 0:
+                await self._sleep(delay)
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._logger().exception(f"{self.stream_name}: unexpected error in a scheduled action.")
+
+    async def close(self):
+        """
+        Stops the ping and the actions scheduled with `run_later`, fails the waiting requests and disconnects. Safe to
+        call at any time, repeatedly.
+        """
+        self._cancel_ping_task()
+        scheduled, self._scheduled = list(self._scheduled), set()
+        for task in scheduled:
+            task.cancel()
+        await asyncio.gather(*scheduled, return_exceptions=True)
+        self.connection_ended()
+        websocket, self.websocket = self.websocket, None
+        if websocket is None:
+            return
+        try:
+            await websocket.disconnect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._logger().debug(f"{self.stream_name}: error while disconnecting ({error!r}).")
+
+    async def _ping_periodically(self, websocket: WSAssistant):
+        """Returns when a ping fails: the stream's receive loop then notices the broken connection and reconnects."""
+        while True:
+            await self._sleep_for_ping()
+            try:
+                await websocket.ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._logger().debug(f"{self.stream_name}: ping failed ({error!r}).")
+                return
+
+    async def _sleep_for_ping(self):
+        # asyncio's own sleep: tests replace the streams' sleep (reconnect back-off), not the ping's clock.
+        await asyncio.sleep(self.ping_interval)
+
+    def _cancel_ping_task(self):
+        if self._ping_task is not None and not self._ping_task.done():
+            self._ping_task.cancel()
+        self._ping_task = None
+
+    # === Requests and replies ===
+
+    async def send(self, websocket: WSAssistant, method: str, params: Dict[str, Any],
+                   context: Any = None) -> RpcRequest:
+        self._last_request_id += 1
+        request = RpcRequest(request_id=self._last_request_id, method=method, params=params,
+                             reply=asyncio.get_running_loop().create_future(), context=context)
+        self._waiting[request.request_id] = request
+        await websocket.send(WSJSONRequest(payload={"method": method, "params": params, "id": request.request_id}))
+        return request
+
+    async def request(self, websocket: WSAssistant, method: str, params: Dict[str, Any],
+                      timeout: Optional[float] = None) -> RpcReply:
+        """Sends a request and waits for its reply (someone else must be reading the connection)."""
+        return await self.wait_for_reply(await self.send(websocket, method, params), timeout)
+
+    async def wait_for_reply(self, request: RpcRequest, timeout: Optional[float] = None) -> RpcReply:
+        timeout = self.reply_timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(asyncio.shield(request.reply), timeout)
+        except asyncio.TimeoutError:
+            self._waiting.pop(request.request_id, None)
+            return RpcReply.missing(f"none within {timeout:g} s")
+
+    async def replies(self, requests: List[RpcRequest]) -> Dict[str, RpcReply]:
+        """Waits for the replies of several requests at once: method -> reply."""
+        replies = await asyncio.gather(*(self.wait_for_reply(request) for request in requests))
+        return {request.method: reply for request, reply in zip(requests, replies)}
+
+    @staticmethod
+    def describe_replies(replies: Dict[str, RpcReply]) -> str:
+        return ", ".join(f"{method}: {'accepted' if reply.accepted else reply.describe()}"
+                         for method, reply in replies.items())
+
+    def take_reply(self, message: Dict[str, Any]) -> Optional[RpcRequest]:
+        """The waiting request that `message` answers, its reply resolved; None when no request waits for it."""
+        request = self._waiting.pop(self._request_id(message.get("id")), None)
+        if request is not None:
+            self._resolve(request, RpcReply.from_message(message))
+        return request
+
+    def answer(self, request: RpcRequest, message: Dict[str, Any]):
+        """Resolves a request with a message that answers it without carrying its id."""
+        self._waiting.pop(request.request_id, None)
+        self._resolve(request, RpcReply.from_message(message))
+
+    def oldest_waiting(self, method: str) -> Optional[RpcRequest]:
+        return next((request for request in self._waiting.values() if request.method == method), None)
+
+    @staticmethod
+    def _request_id(value: Any) -> Optional[int]:
+        if type(value) is int:
+            return value
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def _resolve(request: RpcRequest, reply: RpcReply):
+        if not request.reply.done():
+            request.reply.set_result(reply)
+
+    # === Logging ===
+
+    def log_unusable_message(self, message: Any):
+        """A message no handler takes: heartbeats at debug level, an unknown method once as a warning."""
+        if is_heartbeat(message):
+            self._logger().debug(f"{self.stream_name}: heartbeat {describe(message)}.")
+        elif not isinstance(message, dict):
+            self._logger().warning(f"{self.stream_name}: skipped a message that is not a JSON object: "
+                                   f"{describe(message)}")
+        elif "method" in message:
+            method = str(message["method"])
+            level = logging.WARNING if self._unknown_methods_logged.add(method) else logging.DEBUG
+            self._logger().log(level, f"{self.stream_name}: skipped a message with the unknown method {method}: "
+                                      f"{describe(message)}")
+        else:
+            self._logger().warning(f"{self.stream_name}: skipped an unrecognized message {describe(message)}")
+
+    def log_unmatched_reply(self, message: Dict[str, Any]):
+        reply = RpcReply.from_message(message)
+        if reply.is_error:
+            self._logger().warning(f"{self.stream_name}: error reply to request {message.get('id')}: "
+                                   f"{reply.describe()}")
+        else:
+            self._logger().debug(f"{self.stream_name}: ignored a reply to no waiting request: {describe(message)}")
+
+    def log_unknown_symbol(self, symbol: str, method: Any):
+        """A message of a market the stream has not subscribed: a warning once per symbol, then debug lines."""
+        level = logging.WARNING if self._quiet_symbols.add(symbol) else logging.DEBUG
+        self._logger().log(level, f"{self.stream_name}: ignored a {method} message for {symbol}: not subscribed.")
+
+    def expect_stray_messages(self, symbol: str):
+        """Messages of a market just unsubscribed are expected for a while: they are logged at debug level only."""
+        self._quiet_symbols.add(symbol)
