@@ -38,6 +38,10 @@ def path_matches(pattern: Optional[str], path: str) -> bool:
     return path == pattern or path.startswith(pattern + "/")
 
 
+def unchanged_symbol(symbol: str) -> str:
+    return symbol
+
+
 @dataclass
 class RateLimitFault:
     remaining: int
@@ -76,9 +80,14 @@ class FaultInjector:
         "rate_limit_next", "error_body_next", "reset",
     )
 
-    def __init__(self):
-        self._drop_ws: Optional[Callable[[bool], int]] = None
-        self._normalize_symbol: Callable[[str], str] = lambda symbol: symbol
+    def __init__(self, drop_ws: Optional[Callable[[bool], int]] = None,
+                 normalize_symbol: Callable[[str], str] = unchanged_symbol):
+        """
+        `drop_ws(abrupt)` closes every WebSocket connection and returns how many it closed (without it there is
+        nothing to drop); `normalize_symbol` turns a symbol as given (`BTC_USDT`) into the one the server uses.
+        """
+        self._drop_ws = drop_ws
+        self._normalize_symbol = normalize_symbol
         self.reset()
 
     def reset(self) -> None:

@@ -92,40 +92,46 @@ class WsClient:
         await self.ws.send_json({"method": method, "params": params or {}, "id": self.next_id})
         return self.next_id
 
-    async def receive(self, timeout: float = 2.0) -> Dict[str, Any]:
+    async def receive(self, timeout: Optional[float] = 2.0) -> Dict[str, Any]:
         message = await self.ws.receive(timeout=timeout)
         if message.type != aiohttp.WSMsgType.TEXT:
             raise AssertionError(f"Expected a text message, got {message.type}")
         return json.loads(message.data)
 
     async def receive_until(self, predicate: Callable[[Dict[str, Any]], bool], timeout: float = 2.0,
-                            skipped: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError("No matching WebSocket message in time")
-            message = await self.receive(timeout=remaining)
-            if predicate(message):
-                return message
-            if skipped is not None:
-                skipped.append(message)
+                            what: str = "a matching WebSocket message") -> Dict[str, Any]:
+        """The first message that satisfies `predicate` (the ones before it are dropped)."""
+        async def first_match() -> Dict[str, Any]:
+            while True:
+                message = await self.receive(timeout=None)
+                if predicate(message):
+                    return message
+
+        try:
+            return await asyncio.wait_for(first_match(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"Timed out after {timeout:g} s waiting for {what}.")
 
     async def receive_method(self, method: str, timeout: float = 2.0) -> Dict[str, Any]:
-        return await self.receive_until(lambda message: message.get("method") == method, timeout)
+        return await self.receive_until(lambda message: message.get("method") == method, timeout,
+                                        what=f"a {method} message")
 
     async def login(self, api_key: str = DEFAULT_API_KEY, api_secret: str = DEFAULT_API_SECRET,
                     nonce: str = "a1b2c3d4e5f60718293a4b5c6d7e8f90") -> Dict[str, Any]:
         request_id = await self.request("login", {"algo": "HS256", "pKey": api_key, "nonce": nonce,
                                                   "signature": hmac_hex(api_secret, nonce)})
-        return await self.receive_until(lambda message: message.get("id") == request_id)
+        return await self.receive_until(lambda message: message.get("id") == request_id, what="the login answer")
 
-    async def assert_silent(self, timeout: float = 0.2) -> None:
-        try:
-            message = await self.ws.receive(timeout=timeout)
-        except asyncio.TimeoutError:
-            return
-        raise AssertionError(f"Unexpected WebSocket message: {message.data}")
+    async def assert_nothing_sent(self) -> None:
+        """
+        Fails when the server sent this connection a message the test has not read. The sandbox answers a request
+        after every message queued before it, in order, so the answer of a new request must come next. (The request
+        is for a method the sandbox does not have: it answers an error and changes nothing.)
+        """
+        request_id = await self.request("sandboxTestBarrier")
+        message = await self.receive()
+        if message.get("id") != request_id:
+            raise AssertionError(f"Unexpected WebSocket message: {message}")
 
 
 class SandboxTestCase(unittest.IsolatedAsyncioTestCase):

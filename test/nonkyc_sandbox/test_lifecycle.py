@@ -9,6 +9,7 @@ import unittest
 import urllib.request
 import warnings
 from pathlib import Path
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.nonkyc_sandbox.sandbox_test_support import SignedClient, WsClient
 
 import aiohttp
@@ -33,7 +34,8 @@ class ShutdownTests(unittest.TestCase):
             sandbox.faults.hang_next_create(delay=60)
             client = SignedClient(session, sandbox.rest_url, "sandbox-api-key", "sandbox-api-secret")
             hanging = asyncio.ensure_future(client.create_order("BTC/USDT", "buy", "0.001", "60000.00"))
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: sandbox.orders("user"), timeout=2.0,
+                             what="the hanging create to reach the sandbox")
 
             started = asyncio.get_running_loop().time()
             await sandbox.stop()

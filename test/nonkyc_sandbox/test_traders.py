@@ -1,4 +1,5 @@
 from decimal import Decimal
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.nonkyc_sandbox.sandbox_test_support import SandboxTestCase
 
 from nonkyc_sandbox import MAKER_ACCOUNT, SandboxExchange, TraderSettings
@@ -55,6 +56,7 @@ class SimulatedTraderTests(SandboxTestCase):
             self.sandbox.traders.tick()
             ticks += 1
 
+        self.assertTrue(self.sandbox.trades("user"), f"no fill of the client's quotes in {ticks} ticks")
         fill = self.sandbox.trades("user")[0]
         self.assertNotEqual(fill["side"].lower(), fill["triggeredBy"])  # the client's quote was the maker
 
@@ -95,10 +97,12 @@ class TraderSettingsTests(SandboxTestCase):
     def sandbox_kwargs(self):
         return {"trader_settings": TraderSettings(interval=0.05)}
 
-    async def test_books_are_populated_on_start(self):
+    async def test_books_are_populated_on_start_and_keep_moving(self):
         async with self.session.get(f"{self.sandbox.rest_url}/market/orderbook",
                                     params={"symbol": "ETH/USDT"}) as response:
             book = await response.json()
 
         self.assertEqual((5, 5), (len(book["bids"]), len(book["asks"])))
-        self.assertTrue(self.sandbox.traders.running)
+        # the sequence /market/orderbook answers moves with every change of the book
+        await wait_until(lambda: self.sandbox.engine.rest_sequence["ETH/USDT"] > int(book["sequence"]), timeout=2.0,
+                         what="the simulated traders to change the ETH/USDT book")

@@ -58,7 +58,7 @@ class OrderBookStreamTests(SandboxTestCase):
         update = await ws.receive()
         self.assertEqual(("ETH/USDT", snapshots[1]["params"]["sequence"] + 1),
                          (update["params"]["symbol"], update["params"]["sequence"]))
-        await ws.assert_silent()
+        await ws.assert_nothing_sent()
 
     async def test_unknown_symbol_and_unknown_method_answer_errors(self):
         ws = await self.connect_ws()
@@ -105,7 +105,7 @@ class TradeStreamTests(SandboxTestCase):
         await ws.receive()
         self.sandbox.place_order("user", "BTC/USDT", "buy", "limit", "0.001", "60300.00")
         self.sandbox.place_order("user2", "BTC/USDT", "sell", "market", "0.001")
-        await ws.assert_silent()
+        await ws.assert_nothing_sent()
 
 
 class PrivateStreamTests(SandboxTestCase):
@@ -180,7 +180,7 @@ class PrivateStreamTests(SandboxTestCase):
 
         self.sandbox.place_order("user2", "BTC/USDT", "buy", "limit", "0.001", "60000.00")
 
-        await ws.assert_silent()
+        await ws.assert_nothing_sent()
 
 
 class HeartbeatTests(SandboxTestCase):
