@@ -1,9 +1,8 @@
 """
-What the demo watches while the bot runs: the connector's order events (placed, cancelled, filled, ...), and the log
-records (ERROR lines, order-book gap re-subscriptions and stream reconnections of the connector).
+What the demo watches while the bot runs: the connector's order events (placed, cancelled, filled, ...), the ERROR log
+records, and the connector's own counts of order-book gap re-subscriptions and stream (re)connections.
 """
 import logging
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,48 +13,39 @@ from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.event.event_forwarder import EventForwarder
 from hummingbot.core.event.events import MarketEvent, OrderFilledEvent
 
-CONNECTOR_LOGGER_PREFIX = "hummingbot.connector.exchange.nonkyc"
-# Log lines of the NonKYC data sources that mark a resynchronisation. A sequence gap makes the order book data source
-# re-subscribe; every (re)connection of the public stream logs the subscription line, of the private stream the login.
-GAP_RESUBSCRIPTION_PATTERN = re.compile(r"sequence gap", re.IGNORECASE)
-PUBLIC_STREAM_CONNECTION_PATTERN = re.compile(r"Subscribing to the NonKYC public order book", re.IGNORECASE)
-PRIVATE_STREAM_CONNECTION_PATTERN = re.compile(r"Logged in to the NonKYC private stream", re.IGNORECASE)
 MAX_KEPT_ERRORS = 10
 
 
-class LogWatcher(logging.Handler):
-    """Counts ERROR records (keeping the first few) and the connector's resynchronisation lines."""
+class ErrorLogWatcher(logging.Handler):
+    """Counts ERROR records, keeping the first few."""
 
     def __init__(self):
-        super().__init__(level=logging.DEBUG)
+        super().__init__(level=logging.ERROR)
         self.error_count = 0
         self.errors: List[str] = []
-        self.gap_resubscriptions = 0
-        self.public_stream_connections = 0
-        self.private_stream_connections = 0
 
     def emit(self, record: logging.LogRecord):
         try:
             message = record.getMessage()
         except Exception:
             message = str(record.msg)
-        if record.levelno >= logging.ERROR:
-            self.error_count += 1
-            if len(self.errors) < MAX_KEPT_ERRORS:
-                self.errors.append(f"{record.name}: {message.splitlines()[0] if message else ''}")
-        if not record.name.startswith(CONNECTOR_LOGGER_PREFIX):
-            return
-        if GAP_RESUBSCRIPTION_PATTERN.search(message):
-            self.gap_resubscriptions += 1
-        if PUBLIC_STREAM_CONNECTION_PATTERN.search(message):
-            self.public_stream_connections += 1
-        if PRIVATE_STREAM_CONNECTION_PATTERN.search(message):
-            self.private_stream_connections += 1
+        self.error_count += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(f"{record.name}: {message.splitlines()[0] if message else ''}")
 
-    @property
-    def reconnections(self) -> int:
-        """Connections of each stream beyond its first one."""
-        return max(self.public_stream_connections - 1, 0) + max(self.private_stream_connections - 1, 0)
+
+@dataclass(frozen=True)
+class StreamResyncs:
+    """The order-book gap re-subscriptions and stream reconnections of a NonKYC connector, from its own counts."""
+    gap_resubscriptions: int = 0
+    reconnections: int = 0
+
+    @classmethod
+    def of(cls, connector: ConnectorBase) -> "StreamResyncs":
+        statistics = connector.stream_statistics
+        connections = (statistics["public_stream_connections"], statistics["private_stream_connections"])
+        return cls(gap_resubscriptions=statistics["order_book_gap_resubscriptions"],
+                   reconnections=sum(max(count - 1, 0) for count in connections))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from demo.headless import HeadlessHummingbot
-from demo.monitor import LogWatcher, OrderEventRecorder
+from demo.monitor import ErrorLogWatcher, OrderEventRecorder, StreamResyncs
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.core.data_type.common import PriceType, TradeType
 from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, MarketSpec, SandboxExchange, TraderSettings
@@ -369,7 +369,7 @@ def fill_summary_from_exchange(summary: DemoSummary, sandbox: SandboxExchange, m
     summary.open_orders_left = len(sandbox.orders(SANDBOX_ACCOUNT, market.symbol, status="active"))
 
 
-def fill_summary_from_bot(summary: DemoSummary, recorder: OrderEventRecorder, watcher: LogWatcher):
+def fill_summary_from_bot(summary: DemoSummary, recorder: OrderEventRecorder, watcher: ErrorLogWatcher):
     summary.placed = recorder.placed
     summary.cancelled = recorder.cancelled
     summary.completely_filled = recorder.completely_filled
@@ -378,8 +378,6 @@ def fill_summary_from_bot(summary: DemoSummary, recorder: OrderEventRecorder, wa
     summary.bought = recorder.fills[TradeType.BUY].base_amount
     summary.sold = recorder.fills[TradeType.SELL].base_amount
     summary.fees = dict(recorder.fees)
-    summary.gap_resubscriptions = watcher.gap_resubscriptions
-    summary.reconnections = watcher.reconnections
     summary.error_count = watcher.error_count
     summary.errors = list(watcher.errors)
 
@@ -395,7 +393,7 @@ async def run_demo(options: DemoOptions, out: Callable[[str], None] = print,
     work_dir = Path(tempfile.mkdtemp(prefix="nonkyc-demo-"))
     summary = DemoSummary(pair=options.pair, work_dir=work_dir, log_file=work_dir / "demo.log")
     restore_logging = install_logging(summary.log_file, options.verbose, own_console)
-    watcher = LogWatcher()
+    watcher = ErrorLogWatcher()
     logging.getLogger().addHandler(watcher)
     environment = SandboxEnvironment()
     recorder = OrderEventRecorder()
@@ -452,6 +450,9 @@ async def run_bot(options: DemoOptions, order_amount: Decimal, sandbox: SandboxE
         out("Stopping: cancelling the orders and shutting down...")
     finally:
         summary.run_time = time.monotonic() - run_started
+        if CONNECTOR_NAME in bot.trading_core.connectors:
+            resyncs = StreamResyncs.of(bot.trading_core.connectors[CONNECTOR_NAME])
+            summary.gap_resubscriptions, summary.reconnections = resyncs.gap_resubscriptions, resyncs.reconnections
         summary.shutdown_clean = await bot.shutdown()
         await asyncio.sleep(0.5)  # lets the connector's network tasks finish their cancellation
         await bot.close()

@@ -10,7 +10,9 @@ import tempfile
 import unittest
 from decimal import Decimal
 from pathlib import Path
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from typing import List, Set
 
 from demo.run_demo import (
     EXIT_NOT_READY,
@@ -23,6 +25,12 @@ from demo.run_demo import (
     run_demo,
 )
 from nonkyc_sandbox import default_markets
+
+
+def running_task_names(since: Set[asyncio.Task]) -> List[str]:
+    """The tasks created after `since` that are still running (but the current one)."""
+    return [task.get_coro().__qualname__ for task in asyncio.all_tasks() - since
+            if task is not asyncio.current_task() and not task.done()]
 
 
 class DemoOptionsTests(unittest.TestCase):
@@ -84,10 +92,8 @@ class DemoEndToEndTests(IsolatedAsyncioWrapperTestCase):
         self.assertIn("errors            0 ERROR log lines", output)
         self.assertIn("result            OK (exit status 0)", output)
         self.assertFalse(summary.work_dir.exists())  # a clean run leaves no files behind
-        await asyncio.sleep(0.1)
-        leftovers = [task for task in asyncio.all_tasks() - tasks_before
-                     if task is not asyncio.current_task() and not task.done()]
-        self.assertEqual([], [task.get_coro().__qualname__ for task in leftovers])
+        await wait_until(lambda: not running_task_names(tasks_before), timeout=5.0,
+                         what=lambda: f"the demo's tasks to end: {running_task_names(tasks_before)}")
 
 
 class RunDemoScriptTests(unittest.TestCase):

@@ -6,14 +6,15 @@ import asyncio
 import logging
 import shutil
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
+from test.hummingbot.connector.exchange.nonkyc.real_sockets import use_fresh_shared_aiohttp_session
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from demo.headless import HeadlessHummingbot
-from demo.monitor import LogWatcher
+from demo.monitor import ErrorLogWatcher, StreamResyncs
 from demo.run_demo import CONNECTOR_NAME, SCRIPT_NAME, SCRIPTS_PATH, SandboxEnvironment
 from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
 
@@ -21,12 +22,27 @@ SYMBOL = "BTC/USDT"
 PAIR = "BTC-USDT"
 BOOK_MAKER = "sim-maker"
 STRATEGY_LOGGER = "hummingbot.strategy.strategy_v2_base"
+# The sandbox's side of a keep-alive HTTP connection: it ends only when the client closes the connection.
+SERVER_CONNECTION_TASK = "RequestHandler.start"
+
+
+def running_tasks(since: Set[asyncio.Task], ignored: Set[str] = frozenset()) -> List[asyncio.Task]:
+    """The tasks created after `since` that are still running, but the current one and those named in `ignored`."""
+    return [task for task in asyncio.all_tasks() - since
+            if task is not asyncio.current_task() and not task.done()
+            and task.get_coro().__qualname__ not in ignored]
+
+
+def task_names(tasks: List[asyncio.Task]) -> List[str]:
+    return [task.get_coro().__qualname__ for task in tasks]
 
 
 class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self):
         await super().asyncSetUp()
+        # Earlier tests may have left Hummingbot's shared HTTP session bound to their closed event loop.
+        use_fresh_shared_aiohttp_session()
         self.sandbox = SandboxExchange(seed=7, simulated_traders=False)
         await self.sandbox.start("127.0.0.1", 0)
         self.environment = SandboxEnvironment()
@@ -43,10 +59,8 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         finally:
             await self.sandbox.stop()
             self.environment.restore()
-        await asyncio.sleep(0.1)
-        leftovers = [task for task in asyncio.all_tasks() - self.tasks_before
-                     if task is not asyncio.current_task() and not task.done()]
-        self.assertEqual([], [task.get_coro().__qualname__ for task in leftovers])
+        await wait_until(lambda: not running_tasks(self.tasks_before), timeout=5.0,
+                         what=lambda: f"the tasks of the test to end: {task_names(running_tasks(self.tasks_before))}")
         await super().asyncTearDown()
 
     # === Helpers ===
@@ -68,22 +82,20 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         bot, self.bot = self.bot, None
         try:
             self.assertTrue(await bot.shutdown())
-            await asyncio.sleep(0.5)
+            # The connector's network tasks finish their cancellation before the shared HTTP session is closed.
+            await wait_until(lambda: not self.bot_tasks(), timeout=5.0,
+                             what=lambda: f"the bot's tasks to end after the shutdown: {task_names(self.bot_tasks())}")
         finally:
             await bot.close()
+
+    def bot_tasks(self) -> List[asyncio.Task]:
+        return running_tasks(self.tasks_before, ignored={SERVER_CONNECTION_TASK})
 
     def user_orders(self, status: Optional[str] = None) -> List[Dict]:
         return self.sandbox.orders("user", SYMBOL, status=status)
 
     def active_quotes(self) -> Dict[str, Dict]:
         return {order["side"]: order for order in self.user_orders("active")}
-
-    async def wait_for(self, condition: Callable[[], bool], description: str, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                self.fail(f"Timed out after {timeout} s waiting for {description}")
-            await asyncio.sleep(0.1)
 
     # === Tests ===
 
@@ -92,7 +104,7 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         await self.start_bot(order_amount="0.0012345678", bid_spread="0.0012345", ask_spread="0.0012345",
                              order_refresh_time="2")
 
-        await self.wait_for(lambda: len(self.active_quotes()) == 2, "the first bid and ask")
+        await wait_until(lambda: len(self.active_quotes()) == 2, timeout=10.0, what="the first bid and ask")
         first = self.active_quotes()
         # bid 66967.226775 rounded down, ask 67132.773225 rounded up, amount truncated to 6 decimals
         self.assertEqual(("66967.22", "0.001234"), (first["buy"]["price"], first["buy"]["quantity"]))
@@ -102,8 +114,8 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
 
         # mid 67070, a move that does not reach our quotes: bid 66987.202085 -> 66987.20, ask 67152.797915 -> 67152.80
         self.quote_book(best_bid="67020.00", best_ask="67120.00")
-        await self.wait_for(lambda: {order["price"] for order in self.active_quotes().values()}
-                            == {"66987.20", "67152.80"}, "the re-quote around the new mid")
+        await wait_until(lambda: {order["price"] for order in self.active_quotes().values()}
+                         == {"66987.20", "67152.80"}, timeout=10.0, what="the re-quote around the new mid")
 
         first_ids = {first["buy"]["id"], first["sell"]["id"]}
         statuses = {order["id"]: order["status"] for order in self.user_orders()}
@@ -122,9 +134,14 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         with self.assertLogs(STRATEGY_LOGGER, level="INFO") as logs:
             await self.start_bot(order_amount="0.001", bid_spread="0.002", ask_spread="0.002",
                                  order_refresh_time="30")
-            await self.wait_for(lambda: len(self.active_quotes()) == 1, "the ask")
-            await asyncio.sleep(1.5)  # one more tick: still no bid
+            await wait_until(lambda: len(self.active_quotes()) == 1, timeout=10.0, what="the ask")
+            strategy = self.bot.trading_core.strategy
+            ask_seen_at = strategy.current_timestamp
+            await wait_until(lambda: strategy.current_timestamp > ask_seen_at, timeout=10.0,
+                             what="one more tick of the strategy")
 
+        # The strategy tracks an order as soon as it places it: a bid sent but not yet on the exchange would show.
+        self.assertEqual([False], [order.is_buy for order in strategy.open_orders()])
         self.assertEqual(["sell"], list(self.active_quotes()))
         self.assertEqual("67184.10", self.active_quotes()["sell"]["price"])
         self.assertTrue(any("Skipping the buy order of 0.001000 BTC at 66915.90 USDT: the available balance does "
@@ -133,13 +150,13 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
     async def test_a_fill_is_reported_and_the_strategy_keeps_quoting_the_other_side(self):
         self.quote_book(best_bid="66000.00", best_ask="68100.00")  # mid 67050, our quotes inside the spread
         await self.start_bot(order_amount="0.002", bid_spread="0.001", ask_spread="0.001", order_refresh_time="30")
-        await self.wait_for(lambda: len(self.active_quotes()) == 2, "the bid and the ask")
+        await wait_until(lambda: len(self.active_quotes()) == 2, timeout=10.0, what="the bid and the ask")
         strategy = self.bot.trading_core.strategy
 
         with self.assertLogs(STRATEGY_LOGGER, level="INFO") as logs:
             # A taker sells into our bid (66982.95): it is the best bid, so it fills first.
             self.sandbox.place_order("sim-taker", SYMBOL, "sell", "market", "0.002")
-            await self.wait_for(lambda: len(strategy.open_orders()) == 1, "the bot to see the fill")
+            await wait_until(lambda: len(strategy.open_orders()) == 1, timeout=10.0, what="the bot to see the fill")
 
         self.assertEqual(["sell"], list(self.active_quotes()))
         self.assertFalse(strategy.open_orders()[0].is_buy)
@@ -147,24 +164,27 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         balances = self.sandbox.balances("user")
         self.assertEqual(Decimal("2.002"), balances["BTC"]["total"])
 
-    async def test_the_demo_counts_the_resyncs_the_connector_logs(self):
+    async def test_the_demo_counts_the_resyncs_of_the_connector(self):
         root = logging.getLogger()
-        watcher = LogWatcher()
+        watcher = ErrorLogWatcher()
         root.addHandler(watcher)
         self.addCleanup(root.removeHandler, watcher)
         self.addCleanup(root.setLevel, root.level)
-        root.setLevel(logging.INFO)  # as the demo's logging set-up does: the connection lines are INFO
+        root.setLevel(logging.INFO)  # as the demo's logging set-up does
         self.quote_book(best_bid="67000.00", best_ask="67100.00")
         await self.start_bot(order_amount="0.001", order_refresh_time="30")
         connector = self.bot.trading_core.connectors[CONNECTOR_NAME]
-        await self.wait_for(lambda: connector.ready, "the connector")
-        self.assertEqual((1, 1, 0), (watcher.public_stream_connections, watcher.private_stream_connections,
-                                     watcher.gap_resubscriptions))
+        await wait_until(lambda: connector.ready, timeout=10.0, what="the connector to be ready")
+        self.assertEqual({"order_book_gap_resubscriptions": 0, "public_stream_connections": 1,
+                          "private_stream_connections": 1}, connector.stream_statistics)
+        self.assertEqual(StreamResyncs(0, 0), StreamResyncs.of(connector))
 
         self.sandbox.faults.skip_ws_sequence(symbol=SYMBOL)
         self.quote_book(best_bid="67010.00", best_ask="67090.00")  # book updates: the first one jumps a number
-        await self.wait_for(lambda: watcher.gap_resubscriptions == 1, "the gap re-subscription")
+        await wait_until(lambda: StreamResyncs.of(connector).gap_resubscriptions == 1, timeout=10.0,
+                         what="the gap re-subscription")
         self.sandbox.faults.drop_ws_connections()
-        await self.wait_for(lambda: watcher.reconnections == 2, "both streams to reconnect")
+        await wait_until(lambda: StreamResyncs.of(connector) == StreamResyncs(1, 2), timeout=10.0,
+                         what="both streams to reconnect")
 
         self.assertEqual(0, watcher.error_count, watcher.errors)
