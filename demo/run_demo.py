@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional
 from demo.headless import HeadlessHummingbot
 from demo.monitor import ErrorLogWatcher, OrderEventRecorder, StreamResyncs
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import AssetNames
 from hummingbot.core.data_type.common import PriceType, TradeType
 from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, MarketSpec, SandboxExchange, TraderSettings
 
@@ -181,8 +182,8 @@ def parse_args(argv: Optional[List[str]] = None) -> DemoOptions:
 
 
 def sandbox_market(sandbox: SandboxExchange, pair: str) -> MarketSpec:
-    tradeable = {market.symbol.replace("/", "-"): market for market in sandbox.markets
-                 if market.tradeable and "-" not in market.symbol}
+    tradeable = {f"{AssetNames.translate(market.base)}-{AssetNames.translate(market.quote)}": market
+                 for market in sandbox.markets if market.tradeable}
     if pair not in tradeable:
         raise DemoError(f"{pair} is not a tradeable sandbox pair; choose one of {', '.join(sorted(tradeable))}.")
     return tradeable[pair]
@@ -361,8 +362,9 @@ def account_totals(sandbox: SandboxExchange) -> Dict[str, Decimal]:
 def fill_summary_from_exchange(summary: DemoSummary, sandbox: SandboxExchange, market: MarketSpec,
                                initial_totals: Dict[str, Decimal]):
     final_totals = account_totals(sandbox)
-    summary.balance_changes = {asset: final_totals.get(asset, Decimal(0)) - initial_totals.get(asset, Decimal(0))
-                               for asset in (market.base, market.quote)}
+    summary.balance_changes = {
+        AssetNames.translate(asset): final_totals.get(asset, Decimal(0)) - initial_totals.get(asset, Decimal(0))
+        for asset in (market.base, market.quote)}
     trades = sandbox.trades(SANDBOX_ACCOUNT, market.symbol)
     summary.exchange_fill_count = len(trades)
     summary.exchange_fees = sum((Decimal(trade["fee"]) for trade in trades), Decimal(0))

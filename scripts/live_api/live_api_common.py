@@ -46,7 +46,18 @@ def apply_urls(args: argparse.Namespace):
 
 
 def exchange_symbol(pair: str) -> str:
-    return pair.replace("-", "/").replace("_", "/").upper()
+    """
+    NonKYC's `BASE/QUOTE` from what the user typed: `BTC/USDT-TRC20` is kept as it is, Hummingbot's `BTC-USDT_TRC20`
+    goes back to NonKYC's tickers (an underscore inside an asset name is a dash of the ticker), and the path form
+    `BTC_USDT` becomes `BTC/USDT`.
+    """
+    pair = pair.strip().upper()
+    if "/" in pair:
+        return pair
+    if "-" in pair:
+        base, quote = pair.split("-", 1)
+        return f"{base.replace('_', '-')}/{quote.replace('_', '-')}"
+    return pair.replace("_", "/", 1)
 
 
 def load_keys(env_file: Path = REPO_ROOT / ".env") -> Tuple[str, str]:

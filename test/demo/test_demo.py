@@ -64,8 +64,8 @@ class DemoOptionsTests(unittest.TestCase):
             exit_code = main(["--pair", "DOGE-USDT"])  # paused on the sandbox
 
         self.assertEqual(EXIT_NOT_READY, exit_code)
-        self.assertIn("DOGE-USDT is not a tradeable sandbox pair; choose one of BTC-USDT, ETH-USDT, NKYC-USDT, "
-                      "SAL-USDT", stderr.getvalue())
+        self.assertIn("DOGE-USDT is not a tradeable sandbox pair; choose one of BTC-USDT, BTC-USDT_TRC20, ETH-USDT, "
+                      "NKYC-USDT, SAL-USDT", stderr.getvalue())
 
 
 class DemoEndToEndTests(IsolatedAsyncioWrapperTestCase):

@@ -76,6 +76,20 @@ class CliConnectAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
         self.assertRegex(self.nonkyc_row(output), r"\| nonkyc\s+\| yes\s+\| yes\s+\|")
         self.assertNotIn(DEFAULT_API_SECRET, output)
 
+    async def test_balance_lists_every_asset_of_the_account_network_variants_included(self):
+        # The sandbox account holds USDT-TRC20: Hummingbot names it USDT_TRC20 (with the raw ticker, `balance` stopped
+        # with "too many values to unpack").
+        exit_code, output = await self.add_keys(DEFAULT_API_SECRET)
+        self.assertEqual(0, exit_code, output)
+
+        exit_code, output = await self.hbot("balance", "--units-only")
+
+        self.assertEqual(0, exit_code, output)
+        self.assertNotIn("Traceback", output)
+        self.assertRegex(output, r"\| USDT_TRC20\s+\| 100000\s+\|")
+        self.assertRegex(output, r"\| BTC\s+\| 2\s+\|")
+        self.assertNotIn("USDT-TRC20", output)
+
     async def test_connector_is_listed_with_its_key_fields(self):
         exit_code, output = await self.hbot("connect", "--all")
         self.assertEqual(0, exit_code, output)

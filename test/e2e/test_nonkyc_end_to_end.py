@@ -60,9 +60,10 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
     def handle(self, record: logging.LogRecord):
         self.log_records.append(record)
 
-    async def start_connector(self, secret: str = DEFAULT_API_SECRET,
-                              saved_states: Optional[Dict] = None, wait_ready: bool = True) -> NonkycExchange:
-        connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=secret, trading_pairs=[PAIR])
+    async def start_connector(self, secret: str = DEFAULT_API_SECRET, saved_states: Optional[Dict] = None,
+                              wait_ready: bool = True, trading_pairs: Tuple[str, ...] = (PAIR,)) -> NonkycExchange:
+        connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=secret,
+                                   trading_pairs=list(trading_pairs))
         for logger in (connector.logger(), connector._order_tracker.logger(),
                        connector._orderbook_ds.logger(), connector._user_stream_tracker.data_source.logger()):
             logger.setLevel(1)
@@ -99,9 +100,9 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         self.connectors.remove(connector)
 
     async def place(self, connector: NonkycExchange, side: str, amount: str, price: Optional[str] = None,
-                    order_type: OrderType = OrderType.LIMIT) -> InFlightOrder:
+                    order_type: OrderType = OrderType.LIMIT, trading_pair: str = PAIR) -> InFlightOrder:
         place = connector.buy if side == "buy" else connector.sell
-        order_id = place(PAIR, Decimal(amount), order_type, Decimal(price) if price else Decimal("NaN"))
+        order_id = place(trading_pair, Decimal(amount), order_type, Decimal(price) if price else Decimal("NaN"))
         await wait_until(lambda: self.order(connector, order_id) is not None
                          and self.order(connector, order_id).current_state != OrderState.PENDING_CREATE,
                          10, f"order {order_id} to be created", interval=0.05)

@@ -4,8 +4,10 @@ import sys
 from pathlib import Path
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Dict, Tuple
+from unittest import TestCase
 
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+from scripts.live_api.live_api_common import exchange_symbol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIVE_API_DIR = REPO_ROOT / "scripts" / "live_api"
@@ -69,3 +71,11 @@ class LiveApiScriptsAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
 
         self.assertEqual(1, exit_code, output)
         self.assertIn("FAIL API keys: set NONKYC_API_KEY and NONKYC_API_SECRET", output)
+
+
+class PairArgumentTests(TestCase):
+
+    def test_the_pair_may_be_typed_in_nonkyc_hummingbot_or_path_form(self):
+        self.assertEqual(["BTC/USDT", "BTC/USDT-TRC20", "BTC/USDT", "BTC/USDT-TRC20", "BTC/USDT"],
+                         [exchange_symbol(pair) for pair in ("BTC/USDT", "btc/usdt-trc20", "BTC-USDT",
+                                                             "BTC-USDT_TRC20", "BTC_USDT")])

@@ -17,6 +17,7 @@ from hummingbot.connector.exchange.nonkyc import (
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
+from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair
@@ -57,8 +58,11 @@ class NonkycExchange(ExchangePyBase):
         self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
         self._markets_lock = asyncio.Lock()
         self._fill_cursors_ms: Dict[str, int] = {}
-        self._logged_unknown_statuses: Set[str] = set()
-        self._logged_untracked_orders: Set[str] = set()
+        self._asset_names = nonkyc_utils.AssetNames()
+        # Bounded memories of what was logged once: a bot runs for months.
+        self._logged_unknown_statuses = RecentKeys()
+        self._logged_untracked_orders = RecentKeys()
+        self._logged_ambiguous_tickers = RecentKeys()
         super().__init__(balance_asset_limit, rate_limits_share_pct)
 
     # === Properties and configuration ===
@@ -242,11 +246,13 @@ class NonkycExchange(ExchangePyBase):
             return markets
 
     def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: List[Dict[str, Any]]):
+        self._learn_asset_names(exchange_info)
         mapping = bidict()
         for market in exchange_info:
             try:
                 trading_pair = self._trading_pair_of_market(market)
                 if trading_pair is None:
+                    self._warn_if_ambiguous(market)
                     continue
                 if trading_pair in mapping.inverse:
                     self.logger().warning(f"Skipping NonKYC market {market['symbol']}: {trading_pair} is already "
@@ -257,16 +263,36 @@ class NonkycExchange(ExchangePyBase):
                 self.logger().exception(f"Error parsing the NonKYC market {market} for the symbol map. Skipping.")
         self._set_trading_pair_symbol_map(mapping)
 
+    def _learn_asset_names(self, markets: List[Dict[str, Any]]):
+        """Every ticker of the market list goes through the asset names first, so that any ambiguity is known."""
+        for market in markets:
+            try:
+                for ticker in nonkyc_utils.market_assets(market):
+                    self._asset_names.learn(ticker)
+            except (ValueError, AttributeError):
+                continue  # logged where the market itself is read
+
     def _trading_pair_of_market(self, market: Dict[str, Any]) -> Optional[str]:
-        """The Hummingbot pair of a tradeable market, or None for markets that cannot or must not be traded."""
+        """
+        The Hummingbot pair of a tradeable market (its tickers under their Hummingbot names, `BTC-USDT_TRC20` for
+        `BTC/USDT-TRC20`), or None for markets that cannot or must not be traded, or whose names are ambiguous.
+        """
         if not nonkyc_utils.is_market_tradeable(market):
             return None
-        base, quote = nonkyc_utils.market_assets(market)
-        if "-" in base or "-" in quote:
-            self.logger().debug(f"Skipping NonKYC market {market.get('symbol')}: a ticker contains '-', so it has "
-                                f"no unambiguous Hummingbot trading pair.")
+        base, quote = (self._asset_names.learn(ticker) for ticker in nonkyc_utils.market_assets(market))
+        if base is None or quote is None:
             return None
         return combine_to_hb_trading_pair(base=base, quote=quote)
+
+    def _warn_if_ambiguous(self, market: Dict[str, Any]):
+        try:
+            tickers = sorted({ambiguous for ticker in nonkyc_utils.market_assets(market)
+                              for ambiguous in self._asset_names.ambiguous_tickers(ticker)})
+        except (ValueError, AttributeError):
+            return
+        if tickers:
+            self.logger().warning(f"Skipping NonKYC market {market.get('symbol')}: the tickers {', '.join(tickers)} "
+                                  f"would all be named {self._asset_names.translate(tickers[0])} in Hummingbot.")
 
     async def _format_trading_rules(self, exchange_info_dict: List[Dict[str, Any]]) -> List[TradingRule]:
         """
@@ -274,6 +300,7 @@ class NonkycExchange(ExchangePyBase):
         {"symbol": "IMX/USDT", "primaryTicker": "IMX", "priceDecimals": 4, "quantityDecimals": 2, "isActive": true,
          "isPaused": false, "minimumQuantity": 2, "minQuote": 1, "isMinQuoteActive": true, "allowMarketOrders": true}
         """
+        self._learn_asset_names(exchange_info_dict)
         rules = []
         for market in exchange_info_dict:
             try:
@@ -323,11 +350,12 @@ class NonkycExchange(ExchangePyBase):
     async def get_last_traded_prices(self, trading_pairs: List[str]) -> Dict[str, float]:
         """Last prices of many pairs with a single /tickers call."""
         tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
+        trading_pair_of_symbol = await self.trading_pair_symbol_map()
         wanted = set(trading_pairs)
         prices = {}
         for ticker in tickers if isinstance(tickers, list) else []:
             try:
-                trading_pair = combine_to_hb_trading_pair(base=ticker["base_currency"], quote=ticker["target_currency"])
+                trading_pair = trading_pair_of_symbol.get(f"{ticker['base_currency']}/{ticker['target_currency']}")
                 if trading_pair in wanted:
                     prices[trading_pair] = float(Decimal(str(ticker["last_price"])))
             except (KeyError, TypeError, ArithmeticError):
@@ -537,8 +565,7 @@ class NonkycExchange(ExchangePyBase):
         """
         state = CONSTANTS.ORDER_STATE.get(str(status).strip().lower()) if status is not None else None
         if state is None:
-            if str(status) not in self._logged_unknown_statuses:
-                self._logged_unknown_statuses.add(str(status))
+            if self._logged_unknown_statuses.add(str(status)):
                 self.logger().warning(f"Unknown NonKYC order status {status!r} for order {order.client_order_id} "
                                       f"({order.trading_pair}); the order is kept open.")
             state = order.current_state if order.current_state in _CREATED_ORDER_STATES else OrderState.OPEN
@@ -642,7 +669,7 @@ class NonkycExchange(ExchangePyBase):
                       fee_asset: Optional[str], fee_amount: Any, timestamp: Any) -> TradeUpdate:
         fill_amount = Decimal(str(quantity))
         fill_price = Decimal(str(price))
-        fee_token = fee_asset or order.quote_asset
+        fee_token = self._asset_names.translate(fee_asset) if fee_asset else order.quote_asset
         fee = TradeFeeBase.new_spot_fee(
             fee_schema=self.trade_fee_schema(),
             trade_type=order.trade_type,
@@ -684,26 +711,42 @@ class NonkycExchange(ExchangePyBase):
         balances = await self._api_get(path_url=CONSTANTS.BALANCES_PATH_URL, is_auth_required=True)
         if not isinstance(balances, list):
             raise IOError(f"Unexpected answer to {CONSTANTS.BALANCES_PATH_URL}: {balances}")
-        reported_assets = set()
-        for entry in balances:
-            asset = self._set_balance_from_entry(entry, event=CONSTANTS.BALANCES_PATH_URL)
-            if asset is not None:
-                reported_assets.add(asset)
+        reported_assets = self._set_balances(balances, event=CONSTANTS.BALANCES_PATH_URL)
         for asset in set(self._account_balances) - reported_assets:
             self._account_balances.pop(asset, None)
             self._account_available_balances.pop(asset, None)
 
+    def _set_balances(self, entries: List[Any], event: str) -> Set[str]:
+        """
+        Sets the balances of the entries and returns their asset names. Every ticker is learnt first, so that two
+        tickers of the same list that would share a name are both known as ambiguous before any balance is set.
+        """
+        for entry in entries:
+            ticker = (entry.get("asset") or entry.get("ticker")) if isinstance(entry, dict) else None
+            if isinstance(ticker, str):
+                self._asset_names.learn(ticker)
+        return {asset for asset in (self._set_balance_from_entry(entry, event) for entry in entries)
+                if asset is not None}
+
     def _set_balance_from_entry(self, entry: Any, event: str) -> Optional[str]:
         """
-        Total = available + held. The asset is `asset` in REST entries and `ticker` in WS ones. Returns the asset,
-        or None (logged) when the entry is malformed.
+        Total = available + held. The ticker is `asset` in REST entries and `ticker` in WS ones; the balance is kept
+        under its Hummingbot asset name. Returns that name, or None (logged) when the entry cannot be used.
         """
         try:
-            asset = entry.get("asset") or entry["ticker"]
+            ticker = entry.get("asset") or entry["ticker"]
             available = Decimal(str(entry["available"]))
             held = Decimal(str(entry.get("held") or "0"))
+            asset = self._asset_names.learn(ticker)
         except (AttributeError, KeyError, TypeError, ArithmeticError):
             self.logger().warning(f"Skipping malformed NonKYC balance entry in {event}: {entry}")
+            return None
+        if asset is None:
+            if self._logged_ambiguous_tickers.add(ticker):
+                self.logger().warning(
+                    f"Skipping the NonKYC balance of {ticker}: the tickers "
+                    f"{', '.join(self._asset_names.ambiguous_tickers(ticker))} would all be named "
+                    f"{self._asset_names.translate(ticker)} in Hummingbot.")
             return None
         self._account_available_balances[asset] = available
         self._account_balances[asset] = available + held
@@ -813,14 +856,11 @@ class NonkycExchange(ExchangePyBase):
 
     def _log_untracked_active_order(self, order_data: Any):
         key = str(order_data.get("id") if isinstance(order_data, dict) else order_data)
-        if key not in self._logged_untracked_orders:
-            self._logged_untracked_orders.add(key)
+        if self._logged_untracked_orders.add(key):
             self.logger().info(f"NonKYC reports an active order this bot does not track; leaving it alone: "
                                f"{order_data}")
 
     async def _process_balances_event(self, event_message: Dict[str, Any]):
         """`currentBalances` carries a list under `result`; `balanceUpdate` one entry (or a list) under `params`."""
         entries = event_message.get("result") if "result" in event_message else event_message.get("params")
-        entries = entries if isinstance(entries, list) else [entries]
-        for entry in entries:
-            self._set_balance_from_entry(entry, event=str(event_message.get("method")))
+        self._set_balances(entries if isinstance(entries, list) else [entries], event=str(event_message.get("method")))

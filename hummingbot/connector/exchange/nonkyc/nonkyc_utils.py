@@ -1,6 +1,6 @@
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from pydantic import ConfigDict, Field, SecretStr
 
@@ -24,6 +24,50 @@ def is_market_tradeable(market: Dict[str, Any]) -> bool:
     return (market.get("isActive") is True
             and not market.get("isPaused", False)
             and not market.get("apiExcluded", False))
+
+
+# NonKYC writes network variants of assets with a dash (`USDT-TRC20`), but Hummingbot splits every trading pair on the
+# dash (`BASE-QUOTE`): inside Hummingbot that dash becomes an underscore (`USDT_TRC20`, pair `BTC-USDT_TRC20`). The
+# underscore because Hummingbot gives it no meaning in a trading pair or an asset name, it is not part of NonKYC's
+# `BASE/QUOTE` symbols, and it reads as the same asset to a user.
+TICKER_DASH = "-"
+ASSET_NAME_DASH = "_"
+
+
+class AssetNames:
+    """
+    The one mapping between NonKYC tickers and Hummingbot asset names. A known name maps back to the exchange's ticker
+    byte for byte. Two tickers that would get the same name (`USDT-TRC20` and `USDT_TRC20`) are ambiguous: neither of
+    them has a name.
+    """
+
+    def __init__(self, tickers: Iterable[str] = ()):
+        self._ticker_by_name: Dict[str, str] = {}
+        self._ambiguous: Dict[str, Set[str]] = {}
+        for ticker in tickers:
+            self.learn(ticker)
+
+    @staticmethod
+    def translate(ticker: str) -> str:
+        """The Hummingbot spelling of a ticker, whether or not it is ambiguous."""
+        return ticker.replace(TICKER_DASH, ASSET_NAME_DASH)
+
+    def learn(self, ticker: str) -> Optional[str]:
+        """The Hummingbot name of `ticker`, remembered; None when another ticker has the same name."""
+        name = self.translate(ticker)
+        if name in self._ambiguous:
+            self._ambiguous[name].add(ticker)
+            return None
+        known = self._ticker_by_name.setdefault(name, ticker)
+        if known != ticker:
+            self._ambiguous[name] = {known, ticker}
+            del self._ticker_by_name[name]
+            return None
+        return name
+
+    def ambiguous_tickers(self, ticker: str) -> List[str]:
+        """The tickers sharing the Hummingbot name of `ticker` (empty when its name is unambiguous)."""
+        return sorted(self._ambiguous.get(self.translate(ticker), ()))
 
 
 def market_assets(market: Dict[str, Any]) -> Tuple[str, str]:

@@ -509,7 +509,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
     # --- Symbols and trading rules ---
 
     @aioresponses()
-    async def test_markets_map_symbols_and_skip_untradeable_dashed_and_malformed_entries(self, mock_api):
+    async def test_markets_map_symbols_and_skip_untradeable_and_malformed_entries(self, mock_api):
         markets = [
             NonkycExchangeShapes.market("IMX/USDT", price_decimals=4, quantity_decimals=2, minimumQuantity=2,
                                         minQuote=1, isMinQuoteActive=True),
@@ -527,9 +527,10 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
         await self.exchange._update_trading_rules()
 
-        self.assertEqual({"IMX/USDT": "IMX-USDT", "SAL/USDT": "SAL-USDT", "BAD/USDT": "BAD-USDT"},
+        self.assertEqual({"IMX/USDT": "IMX-USDT", "SAL/USDT": "SAL-USDT", "BAD/USDT": "BAD-USDT",
+                          "BTC/USDT-TRC20": "BTC-USDT_TRC20"},
                          dict(await self.exchange.trading_pair_symbol_map()))
-        self.assertEqual({"IMX-USDT", "SAL-USDT"}, set(self.exchange.trading_rules))
+        self.assertEqual({"IMX-USDT", "SAL-USDT", "BTC-USDT_TRC20"}, set(self.exchange.trading_rules))
         imx = self.exchange.trading_rules["IMX-USDT"]
         self.assertEqual((Decimal("2"), Decimal("0.0001"), Decimal("0.01"), Decimal("1"), True),
                          (imx.min_order_size, imx.min_price_increment, imx.min_base_amount_increment,
@@ -538,7 +539,6 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertEqual((Decimal("1"), Decimal("0.000001"), Decimal("0.0001"), Decimal("0"), False),
                          (sal.min_order_size, sal.min_price_increment, sal.min_base_amount_increment,
                           sal.min_notional_size, sal.supports_market_orders))
-        self.assertTrue(self.logged("DEBUG", "Skipping NonKYC market BTC/USDT-TRC20"))
         self.assertTrue(self.logged("ERROR", "Error parsing the trading pair rule {'symbol': 'BAD/USDT'"))
         self.assertTrue(self.logged("ERROR", "Error parsing the NonKYC market {'symbol': None"))
 
