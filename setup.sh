@@ -35,13 +35,16 @@ setup_fingerprint() {
 }
 
 link_into_hummingbot() {
-    # Hummingbot finds connectors, scripts, configs, logs and data under its root path (the directory holding the
-    # installed package). The connector directory and `scripts` link to the repository; `conf`, `logs` and `data`
-    # link to git-ignored directories of the repository, so keys and logs never land in site-packages or in git.
+    # Hummingbot finds connectors, scripts, controllers, configs, logs and data under its root path (the directory
+    # holding the installed package). The connector directory, `scripts` and `controllers` link to the repository;
+    # `conf`, `logs` and `data` link to git-ignored directories of the repository, so keys and logs never land in
+    # site-packages or in git. With HUMMINGBOT_CONTROLLERS_DIR set, Hummingbot's own controllers from that directory
+    # are linked into `controllers/` too.
     mkdir -p "$ROOT/conf/connectors" "$ROOT/conf/strategies" "$ROOT/conf/scripts" "$ROOT/conf/controllers" \
              "$ROOT/logs" "$ROOT/data"
     "$VENV/bin/python" - "$ROOT" <<'PY'
 import os
+import pathlib
 import sys
 
 import hummingbot
@@ -53,6 +56,7 @@ links = {
     os.path.join(os.path.dirname(exchange_package.__file__), "nonkyc"): os.path.join(repo, "hummingbot", "connector",
                                                                                         "exchange", "nonkyc"),
     os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
+    os.path.join(root_path, "controllers"): os.path.join(repo, "controllers"),
     os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
     os.path.join(root_path, "logs"): os.path.join(repo, "logs"),
     os.path.join(root_path, "data"): os.path.join(repo, "data"),
@@ -66,6 +70,21 @@ for target, source in links.items():
         raise SystemExit(f"{target} is a real directory; remove it to let set-up link {source}")
     os.symlink(source, target)
     print(f"[setup] linked {target} -> {source}", file=sys.stderr)
+
+# Hummingbot's own controllers, from the directory the user names (see controllers/linking.py and the README).
+sys.path.insert(0, repo)
+from controllers import linking  # noqa: E402
+
+package = pathlib.Path(repo, "controllers")
+for removed in linking.remove_dangling_links(package):
+    print(f"[setup] removed the link controllers/{removed}: its target is gone", file=sys.stderr)
+if os.environ.get(linking.ENV_VAR):
+    try:
+        linked, skipped = linking.link_controllers(pathlib.Path(os.environ[linking.ENV_VAR]), package)
+    except ValueError as error:
+        raise SystemExit(f"[setup] {error}")
+    print(f"[setup] linked {len(linked)} file(s) of {os.environ[linking.ENV_VAR]} into controllers/"
+          + (f"; kept the project's own {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
 PY
 }
 
