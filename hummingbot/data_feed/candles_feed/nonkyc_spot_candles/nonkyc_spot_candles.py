@@ -332,7 +332,7 @@ class NonkycSpotCandles(CandlesBase):
         self._live = True
         self._rpc.backoff.session_established()
         self.logger().info(f"Following the NonKYC {self._trading_pair} {self.interval} candles live (WebSocket).")
-        if isinstance(result, (list, dict)):  # a reply that carries the candles themselves
+        if isinstance(result, list) or (isinstance(result, dict) and "data" in result):  # the candles themselves
             self._merge_candle_entries(candle_entries(result), f"{request.method} reply")
 
     # === REST ===

@@ -287,6 +287,16 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.assertTrue(feed.live)
         self.assertEqual([], self.log_messages("WARNING"))
 
+    async def test_a_subscription_reply_that_carries_the_candles_is_read(self):
+        history = self.add_history(2)
+        self.server.replies[SUBSCRIBE] = lambda index, request: [{"jsonrpc": "2.0", "id": request["id"], "result": {
+            "symbol": SYMBOL, "period": 5, "data": [{"timestamp": iso(START), "open": "100", "close": "99",
+                                                     "min": "98", "max": "101", "volume": "7"}]}}]
+        feed = await self.start(self.build_feed(max_records=2))
+
+        await wait_until(lambda: feed.live and self.candles(feed)[-1][5] == 7.0, what="the candle of the reply")
+        self.assertEqual([history[0], (START, 100.0, 101.0, 98.0, 99.0, 7.0)], self.candles(feed))
+
     async def test_unreadable_messages_are_logged_and_skipped(self):
         history = self.add_history(3)
         feed = await self.start(self.build_feed(max_records=3))
