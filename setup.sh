@@ -38,6 +38,8 @@ link_into_hummingbot() {
     # Hummingbot finds connectors, scripts, configs, logs and data under its root path (the directory holding the
     # installed package). The connector directory and `scripts` link to the repository; `conf`, `logs` and `data`
     # link to git-ignored directories of the repository, so keys and logs never land in site-packages or in git.
+    # The NonKYC candles feed links into the installed `hummingbot/data_feed/candles_feed/`, and
+    # `nonkyc_candles_hook.pth` registers it in Hummingbot's CandlesFactory in every process of the environment.
     mkdir -p "$ROOT/conf/connectors" "$ROOT/conf/strategies" "$ROOT/conf/scripts" "$ROOT/conf/controllers" \
              "$ROOT/logs" "$ROOT/data"
     "$VENV/bin/python" - "$ROOT" <<'PY'
@@ -46,12 +48,16 @@ import sys
 
 import hummingbot
 import hummingbot.connector.exchange as exchange_package
+import hummingbot.data_feed.candles_feed as candles_package
 
 repo = sys.argv[1]
 root_path = os.path.dirname(os.path.dirname(os.path.realpath(hummingbot.__file__)))
 links = {
     os.path.join(os.path.dirname(exchange_package.__file__), "nonkyc"): os.path.join(repo, "hummingbot", "connector",
                                                                                         "exchange", "nonkyc"),
+    os.path.join(os.path.dirname(candles_package.__file__), "nonkyc_spot_candles"): os.path.join(
+        repo, "hummingbot", "data_feed", "candles_feed", "nonkyc_spot_candles"),
+    os.path.join(root_path, "nonkyc_candles_hook.py"): os.path.join(repo, "nonkyc_candles_hook.py"),
     os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
     os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
     os.path.join(root_path, "logs"): os.path.join(repo, "logs"),
@@ -66,6 +72,14 @@ for target, source in links.items():
         raise SystemExit(f"{target} is a real directory; remove it to let set-up link {source}")
     os.symlink(source, target)
     print(f"[setup] linked {target} -> {source}", file=sys.stderr)
+
+# Run by Python at every start of the environment's interpreter (site-packages .pth files run their import lines).
+hook = os.path.join(root_path, "nonkyc_candles_hook.pth")
+hook_line = "import nonkyc_candles_hook; nonkyc_candles_hook.install()\n"
+if not os.path.isfile(hook) or open(hook).read() != hook_line:
+    with open(hook, "w") as hook_file:
+        hook_file.write(hook_line)
+    print(f"[setup] wrote {hook}", file=sys.stderr)
 PY
 }
 

@@ -5,6 +5,7 @@ import logging
 import signal
 from typing import List, Optional
 
+from nonkyc_sandbox.candles import TIME_UNITS, WS_SHAPES
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, default_accounts
 from nonkyc_sandbox.traders import TraderSettings
 
@@ -22,6 +23,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--cancel-response", choices=("success", "order"), default="success",
                         help="shape of the /cancelorder answer")
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    parser.add_argument("--candle-history", type=float, default=24.0, metavar="HOURS",
+                        help="hours of generated past trades behind the candles (default 24; 0 for none)")
+    parser.add_argument("--candle-time-unit", choices=TIME_UNITS, default="ms",
+                        help="unit of the `time` of /market/candles bars (default ms)")
+    parser.add_argument("--candle-ws-shape", choices=WS_SHAPES, default=WS_SHAPES[0],
+                        help="shape of the WebSocket candle notifications")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -35,6 +42,9 @@ async def serve(args: argparse.Namespace) -> None:
         ws_heartbeat=args.ws_heartbeat,
         cancel_response_shape=args.cancel_response,
         access_log=args.access_log,
+        candle_time_unit=args.candle_time_unit,
+        candle_ws_shape=args.candle_ws_shape,
+        candle_history_hours=args.candle_history,
     )
     await sandbox.start(args.host, args.port)
     print(f"NonKYC sandbox running (seed {args.seed})", flush=True)

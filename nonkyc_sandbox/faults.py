@@ -72,12 +72,19 @@ class CreateFault:
     delay: float = 0.0
 
 
+@dataclass
+class WsRejection:
+    code: int
+    message: str
+
+
 class FaultInjector:
     """The switchboard of faults. Public methods are also reachable over HTTP by name (see `ACTIONS`)."""
 
     ACTIONS = (
         "skip_ws_sequence", "duplicate_ws_updates", "drop_ws_connections", "fail_next_create", "hang_next_create",
         "rate_limit_next", "error_body_next", "reset",
+        "reject_candle_subscriptions",
     )
 
     def __init__(self, drop_ws: Optional[Callable[[bool], int]] = None,
@@ -97,6 +104,7 @@ class FaultInjector:
         self.create_faults: List[CreateFault] = []
         self.rate_limits: List[RateLimitFault] = []
         self.error_bodies: List[ErrorBodyFault] = []
+        self.candle_subscription_rejections: List[WsRejection] = []
 
     # ----- switches -----
 
@@ -136,6 +144,12 @@ class FaultInjector:
         self.error_bodies.append(ErrorBodyFault(remaining=int(count), path=path, code=int(code), message=message,
                                                 description=description, http_status=int(http_status)))
 
+    def reject_candle_subscriptions(self, count: int = 1, code: int = 503,
+                                    message: str = "Service Unavailable") -> None:
+        """The next `count` `subscribeCandles` requests are answered with the error `code` (the live candles channel
+        is unavailable)."""
+        self.candle_subscription_rejections.extend(WsRejection(int(code), message) for _ in range(int(count)))
+
     def state(self) -> Dict[str, Any]:
         return {
             "ws_sequence_skips": {str(key): value for key, value in self.ws_sequence_skips.items()},
@@ -143,6 +157,7 @@ class FaultInjector:
             "create_faults": [asdict(fault) for fault in self.create_faults],
             "rate_limits": [asdict(fault) for fault in self.rate_limits],
             "error_bodies": [asdict(fault) for fault in self.error_bodies],
+            "candle_subscription_rejections": len(self.candle_subscription_rejections),
         }
 
     def apply(self, action: str, params: Dict[str, Any]) -> Any:
@@ -170,6 +185,9 @@ class FaultInjector:
                     self.ws_duplicates[key] = remaining - 1
                 return True
         return False
+
+    def take_candle_subscription_rejection(self) -> Optional[WsRejection]:
+        return self.candle_subscription_rejections.pop(0) if self.candle_subscription_rejections else None
 
     def take_create_fault(self) -> Optional[CreateFault]:
         return self.create_faults.pop(0) if self.create_faults else None

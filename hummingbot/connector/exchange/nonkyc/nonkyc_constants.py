@@ -19,6 +19,7 @@ SERVER_TIME_PATH_URL = "/time"
 MARKETS_PATH_URL = "/market/getlist"
 ORDER_BOOK_PATH_URL = "/market/orderbook"
 TICKERS_PATH_URL = "/tickers"
+CANDLES_PATH_URL = "/market/candles"
 
 # Private REST endpoints
 BALANCES_PATH_URL = "/balances"
@@ -64,6 +65,7 @@ _ENDPOINT_POOLS = {
     MARKETS_PATH_URL: _PUBLIC,
     ORDER_BOOK_PATH_URL: _PUBLIC,
     TICKERS_PATH_URL: _PUBLIC,
+    CANDLES_PATH_URL: _PUBLIC,
     BALANCES_PATH_URL: _PRIVATE,
     GET_ORDER_LIMIT_ID: _PRIVATE,
     ACCOUNT_ORDERS_PATH_URL: _PRIVATE,
@@ -119,6 +121,7 @@ WS_METHOD_SUBSCRIBE_TRADES = "subscribeTrades"
 WS_METHOD_UNSUBSCRIBE_TRADES = "unsubscribeTrades"
 WS_METHOD_SUBSCRIBE_REPORTS = "subscribeReports"
 WS_METHOD_SUBSCRIBE_BALANCES = "subscribeBalances"
+WS_METHOD_SUBSCRIBE_CANDLES = "subscribeCandles"
 
 WS_EVENT_ORDER_BOOK_SNAPSHOT = "snapshotOrderbook"
 WS_EVENT_ORDER_BOOK_UPDATE = "updateOrderbook"
@@ -128,6 +131,9 @@ WS_EVENT_ACTIVE_ORDERS = "activeOrders"
 WS_EVENT_REPORT = "report"
 WS_EVENT_CURRENT_BALANCES = "currentBalances"
 WS_EVENT_BALANCE_UPDATE = "balanceUpdate"
+# The candles notifications are unsure (see the candles feed): these two names, as the order book's and trades' ones.
+WS_EVENT_CANDLES_SNAPSHOT = "snapshotCandles"
+WS_EVENT_CANDLES_UPDATE = "updateCandles"
 
 WS_LOGIN_ALGORITHM = "HS256"
 # The server pings every 60 s; the client pings every ~20 s and reconnects a connection silent for ~70 s.

@@ -19,6 +19,8 @@ from hummingbot.connector.test_support.network_mocking_assistant import (
 )
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
+from hummingbot.core.web_assistant.connections.connections_factory import ConnectionsFactory
+from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
 from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 
 
@@ -133,7 +135,7 @@ def accept(index: int, request: Dict[str, Any]) -> List[Any]:
 
 class FakeNonkycServer:
     """
-    Stands in for Hummingbot's WebSocket connections factory: every connection is a real `WSConnection` over a fresh
+    Stands in for Hummingbot's connections factory: every WebSocket connection is a real `WSConnection` over a fresh
     `NetworkMockingAssistant` websocket mock. Each request sent is answered by `replies[method](index, request)`
     (`default_reply` for other methods), where `index` is the connection's number; dicts are sent as JSON and strings
     as they are. Tests push notifications with `push`, end a connection with `close`, and make the next connection
@@ -148,6 +150,10 @@ class FakeNonkycServer:
         self.sessions: List[MockWebsocketClientSession] = []  # their connection arguments (URL, heartbeat)
         self.connection_errors: List[Exception] = []
         self.connections: List[WSConnection] = []  # the client side of each connection (connected, ...)
+
+    async def get_rest_connection(self) -> RESTConnection:
+        """REST goes through Hummingbot's own connections (tests mock them with aioresponses)."""
+        return await ConnectionsFactory().get_rest_connection()
 
     async def get_ws_connection(self) -> WSConnection:
         if self.connection_errors:
