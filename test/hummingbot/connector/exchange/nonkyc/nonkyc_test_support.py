@@ -19,7 +19,6 @@ from hummingbot.connector.test_support.network_mocking_assistant import (
 )
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
-from hummingbot.core.web_assistant.connections.connections_factory import ConnectionsFactory
 from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
 from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 
@@ -150,10 +149,21 @@ class FakeNonkycServer:
         self.sessions: List[MockWebsocketClientSession] = []  # their connection arguments (URL, heartbeat)
         self.connection_errors: List[Exception] = []
         self.connections: List[WSConnection] = []  # the client side of each connection (connected, ...)
+        self._rest_session: Optional[aiohttp.ClientSession] = None
 
     async def get_rest_connection(self) -> RESTConnection:
-        """REST goes through Hummingbot's own connections (tests mock them with aioresponses)."""
-        return await ConnectionsFactory().get_rest_connection()
+        """
+        REST goes through an aiohttp session of this fake server (tests mock it with aioresponses), never through
+        Hummingbot's process-wide session, which would stay bound to the test's event loop. `close_rest_session`
+        closes it.
+        """
+        if self._rest_session is None or self._rest_session.closed:
+            self._rest_session = aiohttp.ClientSession()
+        return RESTConnection(aiohttp_client_session=self._rest_session)
+
+    async def close_rest_session(self):
+        if self._rest_session is not None:
+            await self._rest_session.close()
 
     async def get_ws_connection(self) -> WSConnection:
         if self.connection_errors:

@@ -112,6 +112,7 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
     async def asyncTearDown(self) -> None:
         for feed in self.feeds:
             await feed.stop_network()
+        await self.server.close_rest_session()
         for logger in self.loggers:
             logger.removeHandler(self.log_recorder)
         await super().asyncTearDown()
