@@ -4,6 +4,7 @@
 # requirements/requirements.lock, and the connector (plus scripts/, conf/, logs/, data/) linked into the installed
 # hummingbot package so that Hummingbot's discovery sees them and edits to the repository take effect without
 # reinstalling.
+# The installed packages and the repository's own are left compiled to bytecode (see compile_bytecode).
 # A second run only checks a stamp and the link, and returns in about a second.
 set -euo pipefail
 
@@ -83,6 +84,23 @@ if not os.path.isfile(hook) or open(hook).read() != hook_line:
 PY
 }
 
+compile_bytecode() {
+    # PYTHONDONTWRITEBYTECODE is set on our machines (and in many containers): nothing writes __pycache__, so without
+    # bytecode compiled here every import compiles from source, in every process (a connector with 3 pairs was ready
+    # after 9.1 s instead of 4.9 s). Installed packages: Python's default check (the source's mtime and size), so a
+    # package upgraded later is recompiled rather than run stale. The repository's own packages, imported through the
+    # installed package (links, editable install): checked hashes, compared with the source at every import, so an
+    # edited file never runs from stale bytecode, even when edited within the second or at the same size.
+    log "compiling the bytecode of the installed packages and of the repository's packages"
+    local site_packages
+    site_packages="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    "$VENV/bin/python" -m compileall -qq -j 0 --invalidation-mode timestamp "$site_packages" \
+        || log "some installed files could not be compiled; they are compiled when imported"
+    "$VENV/bin/python" -m compileall -qq --invalidation-mode checked-hash \
+        "$CONNECTOR_SRC" "$ROOT/scripts" "$ROOT/nonkyc_sandbox" "$ROOT/demo" \
+        || log "some repository files could not be compiled; they are compiled when imported"
+}
+
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(setup_fingerprint)" && -x "$VENV/bin/python" ]]; then
     link_into_hummingbot
     exit 0
@@ -110,5 +128,6 @@ VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/pytho
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
 
 link_into_hummingbot
+compile_bytecode
 setup_fingerprint > "$STAMP"
 log "done in $(( $(date +%s) - started )) s"

@@ -6,6 +6,7 @@ import signal
 from typing import List, Optional
 
 from nonkyc_sandbox.candles import TIME_UNITS, WS_SHAPES
+from nonkyc_sandbox.markets import default_markets, generated_markets
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, default_accounts
 from nonkyc_sandbox.traders import TraderSettings
 
@@ -18,6 +19,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key of the 'user' account")
     parser.add_argument("--api-secret", default=DEFAULT_API_SECRET, help="API secret of the 'user' account")
     parser.add_argument("--no-traders", action="store_true", help="do not run the simulated traders")
+    parser.add_argument("--extra-markets", type=int, default=0, metavar="N",
+                        help="add N generated markets ALT001/USDT ... ALTnnn/USDT to the default ones")
     parser.add_argument("--tick", type=float, default=0.5, help="seconds between simulated trader ticks")
     parser.add_argument("--ws-heartbeat", type=float, default=60.0, help="seconds between server pings")
     parser.add_argument("--cancel-response", choices=("success", "order"), default="success",
@@ -36,6 +39,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     sandbox = SandboxExchange(
         seed=args.seed,
+        markets=default_markets() + generated_markets(args.extra_markets),
         accounts=default_accounts(args.api_key, args.api_secret),
         simulated_traders=not args.no_traders,
         trader_settings=TraderSettings(interval=args.tick),

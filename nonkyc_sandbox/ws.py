@@ -247,9 +247,14 @@ class WsHub:
             limit = int(params.get("limit") or DEFAULT_BOOK_LIMIT)
         except (TypeError, ValueError):
             raise ApiError(ERROR_BAD_REQUEST, "Bad Request: invalid limit")
+        refusal = self.faults.take_refused_subscription(market.symbol)
+        if refusal is not None:
+            raise ApiError(*refusal)
         book = self.engine.books[market.symbol]
         connection.book_subscriptions[market.symbol] = limit
         connection.send(rpc_result(request_id))
+        if self.faults.take_withheld_snapshot(market.symbol):
+            return
         connection.send(notification("snapshotOrderbook", {
             "symbol": market.symbol,
             "sequence": self.book_sequence[market.symbol],
