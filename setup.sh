@@ -4,6 +4,7 @@
 # requirements/requirements.lock, and the connector (plus scripts/, conf/, logs/, data/) linked into the installed
 # hummingbot package so that Hummingbot's discovery sees them and edits to the repository take effect without
 # reinstalling.
+# The installed packages and the repository's own are left compiled to bytecode (see compile_bytecode).
 # A second run only checks a stamp and the link, and returns in about a second.
 set -euo pipefail
 
@@ -38,8 +39,10 @@ link_into_hummingbot() {
     # Hummingbot finds connectors, scripts, controllers, configs, logs and data under its root path (the directory
     # holding the installed package). The connector directory, `scripts` and `controllers` link to the repository;
     # `conf`, `logs` and `data` link to git-ignored directories of the repository, so keys and logs never land in
-    # site-packages or in git. With HUMMINGBOT_CONTROLLERS_DIR set, Hummingbot's own controllers from that directory
-    # are linked into `controllers/` too.
+    # site-packages or in git. The NonKYC candles feed links into the installed `hummingbot/data_feed/candles_feed/`,
+    # and `nonkyc_candles_hook.pth` registers it in Hummingbot's CandlesFactory in every process of the environment.
+    # With HUMMINGBOT_CONTROLLERS_DIR set, Hummingbot's own controllers from that directory are linked into
+    # `controllers/` too.
     mkdir -p "$ROOT/conf/connectors" "$ROOT/conf/strategies" "$ROOT/conf/scripts" "$ROOT/conf/controllers" \
              "$ROOT/logs" "$ROOT/data"
     "$VENV/bin/python" - "$ROOT" <<'PY'
@@ -49,12 +52,16 @@ import sys
 
 import hummingbot
 import hummingbot.connector.exchange as exchange_package
+import hummingbot.data_feed.candles_feed as candles_package
 
 repo = sys.argv[1]
 root_path = os.path.dirname(os.path.dirname(os.path.realpath(hummingbot.__file__)))
 links = {
     os.path.join(os.path.dirname(exchange_package.__file__), "nonkyc"): os.path.join(repo, "hummingbot", "connector",
                                                                                         "exchange", "nonkyc"),
+    os.path.join(os.path.dirname(candles_package.__file__), "nonkyc_spot_candles"): os.path.join(
+        repo, "hummingbot", "data_feed", "candles_feed", "nonkyc_spot_candles"),
+    os.path.join(root_path, "nonkyc_candles_hook.py"): os.path.join(repo, "nonkyc_candles_hook.py"),
     os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
     os.path.join(root_path, "controllers"): os.path.join(repo, "controllers"),
     os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
@@ -71,6 +78,14 @@ for target, source in links.items():
     os.symlink(source, target)
     print(f"[setup] linked {target} -> {source}", file=sys.stderr)
 
+# Run by Python at every start of the environment's interpreter (site-packages .pth files run their import lines).
+hook = os.path.join(root_path, "nonkyc_candles_hook.pth")
+hook_line = "import nonkyc_candles_hook; nonkyc_candles_hook.install()\n"
+if not os.path.isfile(hook) or open(hook).read() != hook_line:
+    with open(hook, "w") as hook_file:
+        hook_file.write(hook_line)
+    print(f"[setup] wrote {hook}", file=sys.stderr)
+
 # Hummingbot's own controllers, from the directory the user names (see controllers/linking.py and the README).
 sys.path.insert(0, repo)
 from controllers import linking  # noqa: E402
@@ -86,6 +101,23 @@ if os.environ.get(linking.ENV_VAR):
     print(f"[setup] linked {len(linked)} file(s) of {os.environ[linking.ENV_VAR]} into controllers/"
           + (f"; kept the project's own {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
 PY
+}
+
+compile_bytecode() {
+    # PYTHONDONTWRITEBYTECODE is set on our machines (and in many containers): nothing writes __pycache__, so without
+    # bytecode compiled here every import compiles from source, in every process (a connector with 3 pairs was ready
+    # after 9.1 s instead of 4.9 s). Installed packages: Python's default check (the source's mtime and size), so a
+    # package upgraded later is recompiled rather than run stale. The repository's own packages, imported through the
+    # installed package (links, editable install): checked hashes, compared with the source at every import, so an
+    # edited file never runs from stale bytecode, even when edited within the second or at the same size.
+    log "compiling the bytecode of the installed packages and of the repository's packages"
+    local site_packages
+    site_packages="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    "$VENV/bin/python" -m compileall -qq -j 0 --invalidation-mode timestamp "$site_packages" \
+        || log "some installed files could not be compiled; they are compiled when imported"
+    "$VENV/bin/python" -m compileall -qq --invalidation-mode checked-hash \
+        "$CONNECTOR_SRC" "$ROOT/scripts" "$ROOT/nonkyc_sandbox" "$ROOT/demo" \
+        || log "some repository files could not be compiled; they are compiled when imported"
 }
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(setup_fingerprint)" && -x "$VENV/bin/python" ]]; then
@@ -115,5 +147,6 @@ VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/pytho
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
 
 link_into_hummingbot
+compile_bytecode
 setup_fingerprint > "$STAMP"
 log "done in $(( $(date +%s) - started )) s"

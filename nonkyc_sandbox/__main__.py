@@ -5,6 +5,8 @@ import logging
 import signal
 from typing import List, Optional
 
+from nonkyc_sandbox.candles import TIME_UNITS, WS_SHAPES
+from nonkyc_sandbox.markets import default_markets, generated_markets
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, default_accounts
 from nonkyc_sandbox.traders import TraderSettings
 
@@ -17,11 +19,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key of the 'user' account")
     parser.add_argument("--api-secret", default=DEFAULT_API_SECRET, help="API secret of the 'user' account")
     parser.add_argument("--no-traders", action="store_true", help="do not run the simulated traders")
+    parser.add_argument("--extra-markets", type=int, default=0, metavar="N",
+                        help="add N generated markets ALT001/USDT ... ALTnnn/USDT to the default ones")
     parser.add_argument("--tick", type=float, default=0.5, help="seconds between simulated trader ticks")
     parser.add_argument("--ws-heartbeat", type=float, default=60.0, help="seconds between server pings")
     parser.add_argument("--cancel-response", choices=("success", "order"), default="success",
                         help="shape of the /cancelorder answer")
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    parser.add_argument("--candle-history", type=float, default=24.0, metavar="HOURS",
+                        help="hours of generated past trades behind the candles (default 24; 0 for none)")
+    parser.add_argument("--candle-time-unit", choices=TIME_UNITS, default="ms",
+                        help="unit of the `time` of /market/candles bars (default ms)")
+    parser.add_argument("--candle-ws-shape", choices=WS_SHAPES, default=WS_SHAPES[0],
+                        help="shape of the WebSocket candle notifications")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -29,12 +39,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     sandbox = SandboxExchange(
         seed=args.seed,
+        markets=default_markets() + generated_markets(args.extra_markets),
         accounts=default_accounts(args.api_key, args.api_secret),
         simulated_traders=not args.no_traders,
         trader_settings=TraderSettings(interval=args.tick),
         ws_heartbeat=args.ws_heartbeat,
         cancel_response_shape=args.cancel_response,
         access_log=args.access_log,
+        candle_time_unit=args.candle_time_unit,
+        candle_ws_shape=args.candle_ws_shape,
+        candle_history_hours=args.candle_history,
     )
     await sandbox.start(args.host, args.port)
     print(f"NonKYC sandbox running (seed {args.seed})", flush=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Tuple
 
+from nonkyc_sandbox.candles import CandleHistory
 from nonkyc_sandbox.markets import MarketSpec, decimals_of, object_id
 
 logger = logging.getLogger(__name__)
@@ -339,6 +340,7 @@ class MatchingEngine:
         self.stats: Dict[str, MarketStats] = {
             symbol: MarketStats(last_price=market.initial_price) for symbol, market in self.markets.items()}
         self.rest_sequence: Dict[str, int] = {symbol: REST_SEQUENCE_START for symbol in self.markets}
+        self.candles = CandleHistory(self.markets)
         self._ids = random.Random(f"ids-{seed}")
         self._order_sequence = 0
         self._batch_depth = 0
@@ -668,6 +670,7 @@ class MatchingEngine:
                 "tradeTimestamp": timestamp,
             })
         self.public_trades[market.symbol].append(trade)
+        self.candles.record(market.symbol, timestamp, price, quantity)
         self._pending.trades.setdefault(market.symbol, []).append(trade)
         stats = self.stats[market.symbol]
         stats.last_price = price

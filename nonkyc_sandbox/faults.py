@@ -3,7 +3,7 @@ Fault injection, switchable while the sandbox runs (in-process through `sandbox.
 `POST /_sandbox/faults`). Every fault is counted: it fires on the next N matching occasions and then disarms itself.
 """
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 REST_BASE_PATH = "/api/v2"
 
@@ -72,12 +72,20 @@ class CreateFault:
     delay: float = 0.0
 
 
+@dataclass
+class WsRejection:
+    code: int
+    message: str
+
+
 class FaultInjector:
     """The switchboard of faults. Public methods are also reachable over HTTP by name (see `ACTIONS`)."""
 
     ACTIONS = (
-        "skip_ws_sequence", "duplicate_ws_updates", "drop_ws_connections", "fail_next_create", "hang_next_create",
+        "skip_ws_sequence", "duplicate_ws_updates", "withhold_ws_snapshot", "refuse_ws_subscription",
+        "drop_ws_connections", "fail_next_create", "hang_next_create",
         "rate_limit_next", "error_body_next", "reset",
+        "reject_candle_subscriptions",
     )
 
     def __init__(self, drop_ws: Optional[Callable[[bool], int]] = None,
@@ -94,9 +102,13 @@ class FaultInjector:
         """Disarms every pending fault."""
         self.ws_sequence_skips: Dict[Optional[str], int] = {}
         self.ws_duplicates: Dict[Optional[str], int] = {}
+        self.withheld_snapshots: Dict[Optional[str], int] = {}
+        self.refused_subscriptions: Dict[Optional[str], int] = {}
+        self.refusal_error = (503, "Service Unavailable")
         self.create_faults: List[CreateFault] = []
         self.rate_limits: List[RateLimitFault] = []
         self.error_bodies: List[ErrorBodyFault] = []
+        self.candle_subscription_rejections: List[WsRejection] = []
 
     # ----- switches -----
 
@@ -109,6 +121,20 @@ class FaultInjector:
         """The next `count` `updateOrderbook` messages (of `symbol`, or of any pair) are each sent twice."""
         symbol = self._normalize_symbol(symbol) if symbol else None
         self.ws_duplicates[symbol] = self.ws_duplicates.get(symbol, 0) + int(count)
+
+    def withhold_ws_snapshot(self, count: int = 1, symbol: Optional[str] = None) -> None:
+        """The next `count` `subscribeOrderbook` requests (of `symbol`, or of any pair) are acknowledged, but their
+        `snapshotOrderbook` is never sent; the `updateOrderbook` messages follow as usual."""
+        symbol = self._normalize_symbol(symbol) if symbol else None
+        self.withheld_snapshots[symbol] = self.withheld_snapshots.get(symbol, 0) + int(count)
+
+    def refuse_ws_subscription(self, count: int = 1, symbol: Optional[str] = None, code: int = 503,
+                               message: str = "Service Unavailable") -> None:
+        """The next `count` `subscribeOrderbook` requests (of `symbol`, or of any pair) are answered with an error
+        and not subscribed."""
+        symbol = self._normalize_symbol(symbol) if symbol else None
+        self.refused_subscriptions[symbol] = self.refused_subscriptions.get(symbol, 0) + int(count)
+        self.refusal_error = (int(code), message)
 
     def drop_ws_connections(self, abrupt: bool = False) -> int:
         """Closes every open WebSocket connection now (`abrupt`: drop the TCP connection without a close frame).
@@ -136,13 +162,22 @@ class FaultInjector:
         self.error_bodies.append(ErrorBodyFault(remaining=int(count), path=path, code=int(code), message=message,
                                                 description=description, http_status=int(http_status)))
 
+    def reject_candle_subscriptions(self, count: int = 1, code: int = 503,
+                                    message: str = "Service Unavailable") -> None:
+        """The next `count` `subscribeCandles` requests are answered with the error `code` (the live candles channel
+        is unavailable)."""
+        self.candle_subscription_rejections.extend(WsRejection(int(code), message) for _ in range(int(count)))
+
     def state(self) -> Dict[str, Any]:
         return {
             "ws_sequence_skips": {str(key): value for key, value in self.ws_sequence_skips.items()},
             "ws_duplicates": {str(key): value for key, value in self.ws_duplicates.items()},
+            "withheld_snapshots": {str(key): value for key, value in self.withheld_snapshots.items()},
+            "refused_subscriptions": {str(key): value for key, value in self.refused_subscriptions.items()},
             "create_faults": [asdict(fault) for fault in self.create_faults],
             "rate_limits": [asdict(fault) for fault in self.rate_limits],
             "error_bodies": [asdict(fault) for fault in self.error_bodies],
+            "candle_subscription_rejections": len(self.candle_subscription_rejections),
         }
 
     def apply(self, action: str, params: Dict[str, Any]) -> Any:
@@ -161,15 +196,30 @@ class FaultInjector:
         return 0
 
     def take_ws_duplicate(self, symbol: str) -> bool:
+        return self._take_per_symbol(self.ws_duplicates, symbol)
+
+    def take_withheld_snapshot(self, symbol: str) -> bool:
+        return self._take_per_symbol(self.withheld_snapshots, symbol)
+
+    def take_refused_subscription(self, symbol: str) -> Optional[Tuple[int, str]]:
+        """The error code and message to refuse a subscription of `symbol` with, if a refusal is armed for it."""
+        return self.refusal_error if self._take_per_symbol(self.refused_subscriptions, symbol) else None
+
+    @staticmethod
+    def _take_per_symbol(counts: Dict[Optional[str], int], symbol: str) -> bool:
+        """Counts down the fault armed for `symbol`, else the one armed for every pair; False when none is armed."""
         for key in (symbol, None):
-            remaining = self.ws_duplicates.get(key, 0)
+            remaining = counts.get(key, 0)
             if remaining > 0:
                 if remaining == 1:
-                    del self.ws_duplicates[key]
+                    del counts[key]
                 else:
-                    self.ws_duplicates[key] = remaining - 1
+                    counts[key] = remaining - 1
                 return True
         return False
+
+    def take_candle_subscription_rejection(self) -> Optional[WsRejection]:
+        return self.candle_subscription_rejections.pop(0) if self.candle_subscription_rejections else None
 
     def take_create_fault(self) -> Optional[CreateFault]:
         return self.create_faults.pop(0) if self.create_faults else None

@@ -114,6 +114,23 @@ def default_markets() -> List[MarketSpec]:
     ]
 
 
+def generated_markets(count: int, quote: str = "USDT") -> List[MarketSpec]:
+    """
+    `count` small-cap markets `ALT001/QUOTE`, `ALT002/QUOTE`, ... with varied prices and decimals, for tests and
+    benchmarks that need many pairs (NonKYC's long tail). Deterministic: the same count gives the same markets.
+    """
+    markets = []
+    for number in range(1, count + 1):
+        price_decimals = 4 + number % 4  # 4 to 7 decimals
+        price = Decimal(1 + number % 97).scaleb(-(number % 3))  # from 0.01 to 97
+        markets.append(MarketSpec(
+            f"ALT{number:03d}/{quote}", price_decimals=price_decimals, quantity_decimals=2,
+            minimum_quantity=Decimal("1"), min_quote=Decimal("1"),
+            initial_price=price.quantize(step(price_decimals)), sim_order_notional=Decimal("50"),
+            primary_name=f"Altcoin {number}"))
+    return markets
+
+
 def markets_by_symbol(markets: List[MarketSpec]) -> Dict[str, MarketSpec]:
     return {market.symbol: market for market in markets}
 

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
+from nonkyc_sandbox.candles import RESOLUTIONS, Bar
 from nonkyc_sandbox.engine import (
     ERROR_AUTH_FAILED,
     ERROR_AUTH_REQUIRED,
@@ -151,6 +152,7 @@ class RestApi:
             web.get(f"{base}/market/info", self._market_info),
             web.get(f"{base}/market/orderbook", self._order_book),
             web.get(f"{base}/market/trades", self._public_trades),
+            web.get(f"{base}/market/candles", self._candles),
             web.get(f"{base}/tickers", self._tickers),
             web.get(f"{base}/ticker/{{ticker}}", self._ticker),
             web.get(f"{base}/balances", self._balances),
@@ -244,6 +246,33 @@ class RestApi:
             "id": trade.id, "timestamp": trade.timestamp, "side": trade.taker_side,
             "price": market.format_price(trade.price), "quantity": market.format_quantity(trade.quantity),
         } for trade in reversed(trades)])
+
+    async def _candles(self, request: web.Request) -> web.Response:
+        """
+        `symbol`, `resolution` (minutes) and `countBack` are required; the answer holds the newest `countBack` bars
+        starting in [`from`, `to`) (seconds), oldest first, and `meta.nextTime` (the newest earlier bar) when empty.
+        """
+        market = self._query_market(request, required=True)
+        resolution = int_param(request, "resolution", None)
+        if resolution not in RESOLUTIONS:
+            raise validation_error(f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}")
+        count_back = int_param(request, "countBack", None)
+        if count_back is None:
+            raise ApiError(ERROR_BAD_REQUEST, "Bad Request", "Missing required input: countBack")
+        start, end = int_param(request, "from", None), int_param(request, "to", None)
+        candles = self.engine.candles
+        bars = candles.bars(market.symbol, resolution, start, end, count_back)
+        meta: Dict[str, Any] = {"noData": not bars}
+        next_time = None if bars else candles.latest_start_before(market.symbol, resolution, start or end)
+        if next_time is not None:
+            meta["nextTime"] = next_time
+        return json_response({"bars": [self._bar_json(bar) for bar in bars], "meta": meta})
+
+    def _bar_json(self, bar: Bar) -> Dict[str, Any]:
+        """A bar as TradingView-style datafeeds send it: numbers, `time` in the switchable unit."""
+        return {"time": bar.start * (1000 if self.engine.candles.time_unit == "ms" else 1),
+                "open": json_number(bar.open), "high": json_number(bar.high), "low": json_number(bar.low),
+                "close": json_number(bar.close), "volume": json_number(bar.volume)}
 
     async def _tickers(self, request: web.Request) -> web.Response:
         return json_response([self._ticker_json(market) for market in self.engine.markets.values()])
@@ -442,7 +471,10 @@ class ControlApi:
         return json_response({"success": True, "faults": self.faults.state()})
 
     async def _settings(self, request: web.Request) -> web.Response:
-        """Body: `{"cancel_response_shape": "success"|"order"}`, `{"paused": {"SYMBOL": bool}}`."""
+        """
+        Body: `{"cancel_response_shape": "success"|"order"}`, `{"paused": {"SYMBOL": bool}}`, `{"candle_time_unit":
+        "ms"|"s"}`, `{"candle_ws_shape": "<one of candles.WS_SHAPES>"}`.
+        """
         self._require_loopback(request)
         payload = await self._payload(request)
         if not isinstance(payload, dict):
@@ -452,6 +484,10 @@ class ControlApi:
                 self.rest.set_cancel_response_shape(payload["cancel_response_shape"])
             for symbol, paused in (payload.get("paused") or {}).items():
                 self.set_market_paused(symbol, bool(paused))
+            if "candle_time_unit" in payload:
+                self.rest.engine.candles.set_time_unit(payload["candle_time_unit"])
+            if "candle_ws_shape" in payload:
+                self.rest.engine.candles.set_ws_shape(payload["candle_ws_shape"])
         except (KeyError, ValueError) as error:
             raise ApiError(ERROR_VALIDATION, "Validation error", str(error))
         return json_response({"success": True, "cancel_response_shape": self.rest.cancel_response_shape})

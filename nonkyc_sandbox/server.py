@@ -9,12 +9,14 @@ runs the server and offers the in-process API of tests and demos.
     await sandbox.stop()
 """
 import logging
+import random
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
-from nonkyc_sandbox.engine import FEE_RATE, AccountSpec, MatchingEngine
+from nonkyc_sandbox.candles import WS_SHAPES, CandleHistory
+from nonkyc_sandbox.engine import FEE_RATE, AccountSpec, MatchingEngine, now_ms
 from nonkyc_sandbox.faults import REST_BASE_PATH, FaultInjector
 from nonkyc_sandbox.markets import MarketSpec, default_markets, normalize_symbol
 from nonkyc_sandbox.rest import ControlApi, RestApi, error_middleware, json_response
@@ -55,20 +57,24 @@ class SandboxExchange:
 
     `accounts` replaces the default client accounts (`user` / `user2`); the simulated `sim-maker` and `sim-taker`
     accounts are always added. `simulated_traders=False` keeps the books empty and still (tests); `traders.tick()`
-    then advances the simulation by hand.
+    then advances the simulation by hand. Candles: `candle_time_unit` ("ms" / "s") of the REST bars,
+    `candle_ws_shape` of the WebSocket notifications (`candles.WS_SHAPES`), `candle_history_hours` of generated past
+    trades.
     """
 
     def __init__(self, seed: int = 0, markets: Optional[List[MarketSpec]] = None,
                  accounts: Optional[List[AccountSpec]] = None, simulated_traders: bool = True,
                  trader_settings: Optional[TraderSettings] = None, ws_heartbeat: Optional[float] = 60.0,
                  cancel_response_shape: str = "success", fee_rate: Decimal = FEE_RATE,
-                 access_log: bool = False):
+                 access_log: bool = False, candle_time_unit: str = "ms", candle_ws_shape: str = WS_SHAPES[0],
+                 candle_history_hours: float = 0.0):
         self.seed = seed
         self.markets = list(markets) if markets is not None else default_markets()
         client_accounts = list(accounts) if accounts is not None else default_accounts()
         taken = {spec.name for spec in client_accounts}
         all_accounts = client_accounts + [spec for spec in simulated_accounts(self.markets) if spec.name not in taken]
         self.engine = MatchingEngine(self.markets, all_accounts, seed=seed, fee_rate=fee_rate)
+        self._set_up_candles(candle_time_unit, candle_ws_shape, candle_history_hours)
         self.faults = FaultInjector(drop_ws=self._drop_ws_connections, normalize_symbol=self._normalized_or_raw)
         self.hub = WsHub(self.engine, self.faults, heartbeat=ws_heartbeat)
         self.engine.listeners.append(self.hub)
@@ -197,6 +203,25 @@ class SandboxExchange:
 
     def set_market_paused(self, symbol: str, paused: bool = True) -> None:
         self.engine.markets[self._symbol(symbol)].is_paused = paused
+
+    @property
+    def candles(self) -> CandleHistory:
+        """The candles of every market (`bars(...)`, `bar_at(...)`, `set_time_unit(...)`, `set_ws_shape(...)`)."""
+        return self.engine.candles
+
+    def add_past_trade(self, symbol: str, price: Any, quantity: Any, timestamp_ms: int) -> None:
+        """A trade in the past, for the candles only (no account, no order book): history for candle tests."""
+        self.engine.candles.record(self._symbol(symbol), int(timestamp_ms), Decimal(str(price)), Decimal(str(quantity)))
+
+    def _set_up_candles(self, time_unit: str, ws_shape: str, history_hours: float) -> None:
+        candles = self.engine.candles
+        candles.set_time_unit(time_unit)
+        candles.set_ws_shape(ws_shape)
+        if history_hours > 0:
+            end_ms = now_ms()
+            for symbol, market in self.engine.markets.items():
+                candles.generate_history(symbol, history_hours, end_ms, market.initial_price,
+                                         random.Random(f"candles-{self.seed}-{symbol}"))
 
     def _symbol(self, symbol: str) -> str:
         normalized = normalize_symbol(symbol, self.engine.markets)

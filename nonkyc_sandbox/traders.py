@@ -42,6 +42,9 @@ class SimulatedTraders:
         self.taker_account = taker_account
         self.rng = random.Random(f"traders-{seed}")
         self.mid: Dict[str, Decimal] = {symbol: market.initial_price for symbol, market in engine.markets.items()}
+        # The maker's resting quotes per market: requoting cancels them by id, so that a tick costs the same per market
+        # whatever the number of markets (cancelling "all orders of the market" scans every order of the account).
+        self._quotes: Dict[str, List[str]] = {}
         self.ticks = 0
         self._task: Optional[asyncio.Task] = None
 
@@ -100,7 +103,11 @@ class SimulatedTraders:
         self.mid[market.symbol] = min(max(mid, low), high)
 
     def _requote(self, market: MarketSpec) -> None:
-        self.engine.cancel_all(self.maker_account, market.symbol, "all")
+        for order_id in self._quotes.pop(market.symbol, []):
+            order = self.engine.orders.get(order_id)
+            if order is not None and order.is_active:
+                self.engine.cancel_order(self.maker_account, order_id)
+        quotes = self._quotes[market.symbol] = []
         mid = self.mid[market.symbol]
         spacing = self.settings.level_spacing_bps / Decimal(10000)
         for level in range(1, self.settings.levels + 1):
@@ -110,7 +117,9 @@ class SimulatedTraders:
                 if price <= 0:
                     continue
                 quantity = self._order_quantity(market, price, Decimal(str(self.rng.uniform(0.5, 1.5))))
-                self._place(self.maker_account, market, side, LIMIT, quantity, price)
+                order = self._place(self.maker_account, market, side, LIMIT, quantity, price)
+                if order is not None and order.is_active:
+                    quotes.append(order.id)
 
     # ----- taker -----
 

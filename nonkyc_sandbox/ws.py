@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from aiohttp import WSMsgType, web
 
+from nonkyc_sandbox.candles import RESOLUTIONS, Bar
 from nonkyc_sandbox.engine import (
     ERROR_AUTH_FAILED,
     ERROR_AUTH_REQUIRED,
@@ -35,6 +36,8 @@ TRADES_SEQUENCE_START = 48213
 SEQUENCE_SPACING = 100000  # between the counters of two markets
 TRADES_SNAPSHOT_SIZE = 50
 DEFAULT_BOOK_LIMIT = 100
+DEFAULT_CANDLES_LIMIT = 100
+MAX_CANDLES_LIMIT = 1000
 CLOSE_TIMEOUT = 1.0
 ERROR_METHOD_NOT_FOUND = 402
 
@@ -53,6 +56,7 @@ class WsConnection:
         self.account: Optional[str] = None
         self.book_subscriptions: Dict[str, int] = {}
         self.trade_subscriptions: Set[str] = set()
+        self.candle_subscriptions: Dict[str, Set[int]] = {}  # symbol -> periods (minutes)
         self.reports = False
         self.balances = False
         self.closing = False
@@ -120,6 +124,8 @@ class WsHub:
             "unsubscribeOrderbook": self._unsubscribe_order_book,
             "subscribeTrades": self._subscribe_trades,
             "unsubscribeTrades": self._unsubscribe_trades,
+            "subscribeCandles": self._subscribe_candles,
+            "unsubscribeCandles": self._unsubscribe_candles,
             "subscribeReports": self._subscribe_reports,
             "unsubscribeReports": self._unsubscribe_reports,
             "subscribeBalances": self._subscribe_balances,
@@ -241,9 +247,14 @@ class WsHub:
             limit = int(params.get("limit") or DEFAULT_BOOK_LIMIT)
         except (TypeError, ValueError):
             raise ApiError(ERROR_BAD_REQUEST, "Bad Request: invalid limit")
+        refusal = self.faults.take_refused_subscription(market.symbol)
+        if refusal is not None:
+            raise ApiError(*refusal)
         book = self.engine.books[market.symbol]
         connection.book_subscriptions[market.symbol] = limit
         connection.send(rpc_result(request_id))
+        if self.faults.take_withheld_snapshot(market.symbol):
+            return
         connection.send(notification("snapshotOrderbook", {
             "symbol": market.symbol,
             "sequence": self.book_sequence[market.symbol],
@@ -271,6 +282,70 @@ class WsHub:
         market = self._symbol(params)
         connection.trade_subscriptions.discard(market.symbol)
         connection.send(rpc_result(request_id))
+
+    def _subscribe_candles(self, connection: WsConnection, params: Dict[str, Any], request_id: Any) -> None:
+        """`{symbol, period (minutes), limit}` -> ack, then `snapshotCandles` (the latest `limit` candles), then one
+        `updateCandles` per trade batch (see `candles.WS_SHAPES` for their shape)."""
+        rejection = self.faults.take_candle_subscription_rejection()
+        if rejection is not None:
+            raise ApiError(rejection.code, rejection.message)
+        market = self._symbol(params)
+        period = self._candle_period(params)
+        try:
+            limit = min(int(params.get("limit") or DEFAULT_CANDLES_LIMIT), MAX_CANDLES_LIMIT)
+        except (TypeError, ValueError):
+            raise ApiError(ERROR_BAD_REQUEST, "Bad Request: invalid limit")
+        connection.candle_subscriptions.setdefault(market.symbol, set()).add(period)
+        connection.send(rpc_result(request_id))
+        bars = self.engine.candles.bars(market.symbol, period, None, None, limit)
+        connection.send(self._candles_notification("snapshotCandles", market, period, bars))
+
+    def _unsubscribe_candles(self, connection: WsConnection, params: Dict[str, Any], request_id: Any) -> None:
+        market = self._symbol(params)
+        periods = connection.candle_subscriptions.get(market.symbol, set())
+        if params.get("period") is None:
+            periods.clear()
+        else:
+            periods.discard(self._candle_period(params))
+        if not periods:
+            connection.candle_subscriptions.pop(market.symbol, None)
+        connection.send(rpc_result(request_id))
+
+    @staticmethod
+    def _candle_period(params: Dict[str, Any]) -> int:
+        try:
+            period = int(params.get("period"))
+        except (TypeError, ValueError):
+            period = None
+        if period not in RESOLUTIONS:
+            raise ApiError(ERROR_BAD_REQUEST, f"Bad Request: period must be one of {', '.join(map(str, RESOLUTIONS))}")
+        return period
+
+    def _candles_notification(self, method: str, market: MarketSpec, period: int, bars: List[Bar]) -> Dict[str, Any]:
+        """A `snapshotCandles` / `updateCandles` notification in the shape the candle history's `ws_shape` names."""
+        shape = self.engine.candles.ws_shape
+        candles = [self._ws_candle(market, bar, shape) for bar in bars]
+        params: Dict[str, Any] = {"symbol": market.symbol, "period": period}
+        if shape == "high_low_flat" and len(candles) == 1:
+            params.update(candles[0])
+        else:
+            params["data"] = candles
+        return notification(method, params)
+
+    @staticmethod
+    def _ws_candle(market: MarketSpec, bar: Bar, shape: str) -> Dict[str, Any]:
+        if shape.startswith("min_max"):
+            prices = {"open": market.format_price(bar.open), "close": market.format_price(bar.close),
+                      "min": market.format_price(bar.low), "max": market.format_price(bar.high)}
+        else:
+            prices = {"open": market.format_price(bar.open), "high": market.format_price(bar.high),
+                      "low": market.format_price(bar.low), "close": market.format_price(bar.close)}
+        volumes = {"volume": market.format_quantity(bar.volume), "volumeQuote": balance_string(bar.quote_volume)}
+        if shape == "min_max_timestamp":
+            return {"timestamp": iso_timestamp(bar.start * 1000), **prices, **volumes}
+        if shape == "min_max_datetime":
+            return {"datetime": iso_timestamp(bar.start * 1000), **prices, **volumes}
+        return {"timestamp": bar.start * 1000, **prices, **volumes}
 
     @staticmethod
     def _require_login(connection: WsConnection) -> str:
@@ -377,6 +452,20 @@ class WsHub:
         for connection in list(self.connections):
             if symbol in connection.trade_subscriptions:
                 connection.send(message)
+        self._send_candle_updates(market, trades)
+
+    def _send_candle_updates(self, market: MarketSpec, trades: List[Trade]) -> None:
+        """The candles the trades changed, to every connection subscribed to them."""
+        listeners = [connection for connection in self.connections if market.symbol in connection.candle_subscriptions]
+        for period in sorted({period for connection in listeners
+                              for period in connection.candle_subscriptions[market.symbol]}):
+            changed = (self.engine.candles.bar_at(market.symbol, period, trade.timestamp) for trade in trades)
+            bars = {bar.start: bar for bar in changed if bar is not None}
+            message = self._candles_notification("updateCandles", market, period,
+                                                 [bars[start] for start in sorted(bars)])
+            for connection in listeners:
+                if period in connection.candle_subscriptions.get(market.symbol, ()):
+                    connection.send(message)
 
     def on_balances(self, account: str, assets: List[str]) -> None:
         listeners = [connection for connection in self.connections

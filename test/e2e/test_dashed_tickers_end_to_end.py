@@ -25,7 +25,7 @@ class DashedTickerEndToEndTests(EndToEndTestCase):
                 for asset, total in connector.get_all_balances().items() if total}
 
     async def test_a_dashed_market_trades_and_every_reported_asset_can_be_valued(self):
-        connector = await self.start_connector(trading_pairs=(PAIR,))
+        connector = await self.start_connector(trading_pairs=[PAIR])
         self.assertIn(PAIR, connector.trading_rules)
         self.assertIn(PAIR, connector.order_books)
 

@@ -22,6 +22,7 @@ from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
+from nonkyc_sandbox.markets import MarketSpec
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
 
 PAIR = "BTC-USDT"
@@ -42,7 +43,7 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         await super().asyncSetUp()
         use_fresh_shared_aiohttp_session()
         self.log_records: List[logging.LogRecord] = []
-        self.sandbox = SandboxExchange(seed=5, simulated_traders=self.simulated_traders)
+        self.sandbox = SandboxExchange(seed=5, simulated_traders=self.simulated_traders, markets=self.sandbox_markets())
         await self.sandbox.start("127.0.0.1", 0)
         self.env = patch.dict(os.environ, {CONSTANTS.REST_URL_ENV_VAR: self.sandbox.rest_url,
                                            CONSTANTS.WSS_URL_ENV_VAR: self.sandbox.ws_url})
@@ -61,12 +62,19 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
     def handle(self, record: logging.LogRecord):
         self.log_records.append(record)
 
+    def sandbox_markets(self) -> Optional[List[MarketSpec]]:
+        return None  # the sandbox's default markets
+
+    @staticmethod
+    def loggers_of(connector: NonkycExchange) -> List[logging.Logger]:
+        return [connector.logger(), connector._order_tracker.logger(), connector.order_book_tracker.logger(),
+                connector._orderbook_ds.logger(), connector._user_stream_tracker.data_source.logger()]
+
     async def start_connector(self, secret: str = DEFAULT_API_SECRET, saved_states: Optional[Dict] = None,
-                              wait_ready: bool = True, trading_pairs: Tuple[str, ...] = (PAIR,)) -> NonkycExchange:
+                              wait_ready: bool = True, trading_pairs: Optional[List[str]] = None) -> NonkycExchange:
         connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=secret,
-                                   trading_pairs=list(trading_pairs))
-        for logger in (connector.logger(), connector._order_tracker.logger(),
-                       connector._orderbook_ds.logger(), connector._user_stream_tracker.data_source.logger()):
+                                   trading_pairs=trading_pairs or [PAIR])
+        for logger in self.loggers_of(connector):
             logger.setLevel(1)
             logger.addHandler(self)
         connector.events = {event: EventLogger() for event in (
@@ -95,8 +103,7 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await connector.stop_network()
-        for logger in (connector.logger(), connector._order_tracker.logger(),
-                       connector._orderbook_ds.logger(), connector._user_stream_tracker.data_source.logger()):
+        for logger in self.loggers_of(connector):
             logger.removeHandler(self)
         self.connectors.remove(connector)
 

@@ -46,6 +46,36 @@ class WebSocketFaultTests(SandboxTestCase):
         self.assertEqual(messages[0], messages[1])
         await ws.assert_nothing_sent()
 
+    async def test_withheld_snapshot_is_acknowledged_without_its_snapshot_then_updates_follow(self):
+        self.sandbox.faults.withhold_ws_snapshot(symbol="BTC_USDT")
+        ws = await self.connect_ws()
+        request_id = await ws.request("subscribeOrderbook", {"symbol": "BTC/USDT", "limit": 10})
+        self.assertEqual({"jsonrpc": "2.0", "result": True, "id": request_id}, await ws.receive())
+
+        self.sandbox.place_order("user2", "BTC/USDT", "buy", "limit", "0.001", "60000.00")
+        self.assertEqual("updateOrderbook", (await ws.receive())["method"])
+
+        await ws.request("subscribeOrderbook", {"symbol": "BTC/USDT", "limit": 10})  # the fault fired once
+        await ws.receive()
+        snapshot = await ws.receive()
+        self.assertEqual(("snapshotOrderbook", [{"price": "60000.00", "quantity": "0.001000"}]),
+                         (snapshot["method"], snapshot["params"]["bids"]))
+
+    async def test_refused_subscription_answers_an_error_and_subscribes_nothing(self):
+        self.sandbox.faults.refuse_ws_subscription(symbol="ETH/USDT", code=429, message="Too Many Requests")
+        ws = await self.connect_ws()
+
+        request_id = await ws.request("subscribeOrderbook", {"symbol": "ETH/USDT", "limit": 10})
+        self.assertEqual({"jsonrpc": "2.0", "error": {"code": 429, "message": "Too Many Requests"}, "id": request_id},
+                         await ws.receive())
+        await ws.request("subscribeOrderbook", {"symbol": "BTC/USDT", "limit": 10})  # another pair: not refused
+        await ws.receive()
+        self.assertEqual("snapshotOrderbook", (await ws.receive())["method"])
+
+        self.sandbox.place_order("user2", "ETH/USDT", "buy", "limit", "0.01", "3000.00")
+        await ws.assert_nothing_sent()
+        self.assertEqual({}, self.sandbox.faults.state()["refused_subscriptions"])
+
     async def test_drop_closes_every_connection_and_new_ones_work(self):
         first, _ = await self.subscribed_book()
         second = await self.connect_ws()

@@ -89,7 +89,7 @@ class CommandLineTests(unittest.TestCase):
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         process = subprocess.Popen(
             [sys.executable, "-m", "nonkyc_sandbox", "--host", "127.0.0.1", "--port", "0", "--seed", "5",
-             "--no-traders", "--api-key", "k1", "--api-secret", "s1", "--log-level", "WARNING"],
+             "--no-traders", "--api-key", "k1", "--api-secret", "s1", "--log-level", "WARNING", "--extra-markets", "3"],
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             lines = []
@@ -104,7 +104,9 @@ class CommandLineTests(unittest.TestCase):
             self.assertRegex(ws_url, r"^ws://127\.0\.0\.1:\d+/ws$")
             with urllib.request.urlopen(f"{rest_url}/market/getlist", timeout=5) as response:
                 markets = json.loads(response.read())
-            self.assertIn("BTC/USDT", [market["symbol"] for market in markets])
+            symbols = [market["symbol"] for market in markets]
+            self.assertIn("BTC/USDT", symbols)
+            self.assertEqual(["ALT001/USDT", "ALT002/USDT", "ALT003/USDT"], symbols[-3:])
         finally:
             process.send_signal(signal.SIGINT)
             out, err = process.communicate(timeout=10)

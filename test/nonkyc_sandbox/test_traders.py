@@ -3,6 +3,7 @@ from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_u
 from test.nonkyc_sandbox.sandbox_test_support import SandboxTestCase
 
 from nonkyc_sandbox import MAKER_ACCOUNT, SandboxExchange, TraderSettings
+from nonkyc_sandbox.markets import generated_markets
 
 
 def without_timestamps(trades):
@@ -89,6 +90,44 @@ class SimulatedTraderTests(SandboxTestCase):
         self.assertLessEqual(len(maker_orders), 1000 + quotes)  # the active quotes are never forgotten
         self.assertTrue(all(engine.orders[order.id] is order for order in engine.active_orders(MAKER_ACCOUNT)))
         self.assertLessEqual(len(engine.account_trades["sim-taker"]), 1000)
+
+
+class ManyMarketsTests(SandboxTestCase):
+
+    def sandbox_kwargs(self):
+        return {"markets": generated_markets(40)}
+
+    def test_generated_markets_are_distinct_and_deterministic(self):
+        markets = generated_markets(40)
+
+        self.assertEqual([f"ALT{number:03d}/USDT" for number in range(1, 41)], [market.symbol for market in markets])
+        self.assertEqual(markets, generated_markets(40))
+        self.assertGreater(len({(market.initial_price, market.price_decimals) for market in markets}), 20)
+        for market in markets:
+            self.assertEqual(market.initial_price, market.initial_price.quantize(market.price_step))
+            self.assertGreater(market.initial_price, 0)
+
+    async def test_every_market_streams_diffs_and_each_tick_replaces_the_makers_quotes(self):
+        ws = await self.connect_ws()
+        for market in self.sandbox.markets:
+            await ws.request("subscribeOrderbook", {"symbol": market.symbol, "limit": 10})
+        snapshots = {}
+        while len(snapshots) < len(self.sandbox.markets):
+            message = await ws.receive()
+            if message.get("method") == "snapshotOrderbook":
+                snapshots[message["params"]["symbol"]] = message["params"]["sequence"]
+        self.sandbox.traders.settings.taker_probability = 0
+
+        for _ in range(3):
+            self.sandbox.traders.tick()
+
+        updates = {}
+        while len(updates) < len(self.sandbox.markets):
+            message = await ws.receive_method("updateOrderbook")
+            updates.setdefault(message["params"]["symbol"], message["params"]["sequence"])
+        self.assertEqual({symbol: sequence + 1 for symbol, sequence in snapshots.items()}, updates)
+        quotes = len(self.sandbox.markets) * 2 * self.sandbox.traders.settings.levels
+        self.assertEqual(quotes, len(self.sandbox.engine.active_orders(MAKER_ACCOUNT)))
 
 
 class TraderSettingsTests(SandboxTestCase):

@@ -43,14 +43,14 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     """
     NonKYC public order books and trades, all pairs on one WebSocket connection (JSON-RPC, see `nonkyc_ws_rpc`).
 
-    Per pair, `subscribeOrderbook` and `subscribeTrades` are sent and their replies checked; a rejected subscription
-    is logged and retried a bounded number of times. The sequences of each connection follow `OrderBookSequences`: on
-    a gap the pair's order book alone is re-subscribed (unsubscribe + subscribe) for a fresh WS snapshot; after a
-    reconnect every pair waits for a fresh snapshot.
+    Per pair, `subscribeOrderbook` and `subscribeTrades` are sent (paced by the core, every order book first) and their
+    replies checked; a rejected subscription is logged and retried a bounded number of times. The sequences of each
+    connection follow `OrderBookSequences`: on a gap the pair's order book alone is re-subscribed (unsubscribe +
+    subscribe) for a fresh WS snapshot; after a reconnect every pair waits for a fresh snapshot.
 
     The update ids of the messages keep the books exact inside Hummingbot's `OrderBookTracker`, see `nonkyc_order_book`.
-    REST snapshots (update id 0) only initialise a book until its WS snapshot arrives; the hourly refresh re-subscribes
-    the WS order books instead of using REST.
+    The books are built from the WS snapshots (`NonkycOrderBookTracker`); a REST snapshot (update id 0) only stands in
+    for a late one until it arrives. The hourly refresh re-subscribes the WS order books instead of using REST.
 
     Trades: every entry of `updateTrades` / `snapshotTrades` is one trade message, reported as `NewTrades` decides.
     """
@@ -83,6 +83,11 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         # Per connection, cleared by _on_order_stream_interruption.
         self._sequences = OrderBookSequences()
         self._order_book_attempts: Dict[str, int] = {}  # symbol -> order book subscriptions since its last snapshot
+
+    @property
+    def last_update_id(self) -> int:
+        """The update id of the last order book message handed on; every later one has a larger id."""
+        return self._last_update_id
 
     @property
     def connection_count(self) -> int:
@@ -128,7 +133,11 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         return await self._rpc.connect(self._api_factory)
 
     async def _subscribe_channels(self, ws: WSAssistant):
-        """Sends the subscriptions of every pair; their replies are checked by the message loop."""
+        """
+        Sends the subscriptions of every pair in the background, paced by the stream core, while the message loop
+        reads their replies and snapshots: every order book first (the tracker waits for them), then the trades.
+        """
+        channels = []
         for trading_pair in list(self._trading_pairs):
             try:
                 symbol = await self._connector.exchange_symbol_associated_to_pair(trading_pair=trading_pair)
@@ -136,8 +145,9 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
                 self.logger().error(f"{trading_pair} is not a NonKYC market: not subscribing to its order book.")
                 continue
             self._trading_pair_by_symbol[symbol] = trading_pair
-            for method in _SUBSCRIBE_METHODS:
-                await self._send(ws, method, _Channel(symbol, trading_pair))
+            channels.append(_Channel(symbol, trading_pair))
+        self._rpc.run_later(0, lambda: self._send_if_connected(
+            *[(method, channel) for method in _SUBSCRIBE_METHODS for channel in channels]))
         self.logger().info("Subscribing to the NonKYC public order book and trade channels...")
 
     async def subscribe_to_trading_pair(self, trading_pair: str) -> bool:
@@ -207,6 +217,12 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         self._sequences.forget(symbol)
         self._order_book_attempts.pop(symbol, None)
         self._new_trades.forget(symbol)
+
+    def request_fresh_snapshot(self, trading_pair: str):
+        """Re-subscribes a subscribed order book whose snapshot has not come (the tracker waited for it in vain)."""
+        symbol = next((symbol for symbol, pair in self._trading_pair_by_symbol.items() if pair == trading_pair), None)
+        if symbol is not None and self._sequences.is_waiting_for_snapshot(symbol):
+            self._resubscribe_order_book(symbol)
 
     def _resubscribe_order_book(self, symbol: str):
         """A fresh WS snapshot for one market: its order book is unsubscribed and subscribed again."""

@@ -17,6 +17,7 @@ from hummingbot.connector.exchange.nonkyc import (
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
@@ -64,6 +65,9 @@ class NonkycExchange(ExchangePyBase):
         self._logged_untracked_orders = RecentKeys()
         self._logged_ambiguous_tickers = RecentKeys()
         super().__init__(balance_asset_limit, rate_limits_share_pct)
+        # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
+        self._set_order_book_tracker(NonkycOrderBookTracker(
+            data_source=self._orderbook_ds, trading_pairs=self.trading_pairs, domain=self.domain))
 
     # === Properties and configuration ===
 

@@ -4,8 +4,8 @@ NonKYC order book messages, and the rules that keep Hummingbot's book equal to t
 How the messages stay exact inside Hummingbot's `OrderBookTracker` (which is not edited):
 - Every snapshot and diff gets an update id from one increasing counter of the data source, so ids follow the
   exchange's order. The REST `/market/orderbook` sequence is a different counter and is never compared with them: a
-  REST snapshot (which only initialises a book until the WS snapshot arrives) has update id 0, so the tracker never
-  drops a WS message because of it.
+  REST snapshot (which only stands in for a late WS snapshot, see `nonkyc_order_book_tracker`) has update id 0, so the
+  tracker never drops a WS message because of it.
 - WS snapshots travel through the diff queue with the diffs. The tracker keeps one FIFO per pair for diffs (and for
   the diffs it buffers before the pair's book exists) but holds snapshots back until every book is initialised; on the
   diff path a snapshot is applied exactly between the diffs it was sent between.

@@ -7,6 +7,8 @@ event forwarding); everything a JSON-RPC connection needs is here, once:
   every waiting request when the connection ends;
 - reading a reply or an error reply (`{"result": ...}` / `{"error": {"code", "message"}}`) into one value;
 - the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
+- the pace of the requests (`WS_REQUESTS_PER_SECOND`): every request waits for its own slot, in the order of the
+  calls, so a subscription round of many pairs never floods the exchange and a retry is not held behind it;
 - bounded "log once" memories, heartbeat text frames and the shortened description of a message for logs.
 """
 import asyncio
@@ -174,11 +176,13 @@ class NonkycWsRpc:
         self.reply_timeout: float = CONSTANTS.WS_REPLY_TIMEOUT
         self.retry_delay: float = CONSTANTS.WS_RETRY_DELAY
         self.max_attempts: int = CONSTANTS.WS_MAX_ATTEMPTS
+        self.send_interval: float = 1 / CONSTANTS.WS_REQUESTS_PER_SECOND
 
         self.backoff = ReconnectBackoff()
         self.connection_count = 0
         self.websocket: Optional[WSAssistant] = None
         self._last_request_id = 0
+        self._next_send_time = 0.0
         self._waiting: Dict[int, RpcRequest] = {}
         self._ping_task: Optional[asyncio.Task] = None
         self._scheduled: Set[asyncio.Task] = set()
@@ -200,6 +204,7 @@ class NonkycWsRpc:
                                 ping_timeout=CONSTANTS.WS_PING_INTERVAL,
                                 message_timeout=self.silence_timeout)
         self.connection_count += 1
+        self._next_send_time = 0.0  # slots taken on an earlier connection do not delay this one
         self._ping_task = asyncio.ensure_future(self._ping_periodically(websocket))
         return websocket
 
@@ -263,15 +268,16 @@ class NonkycWsRpc:
     async def close(self):
         """
         Stops the ping and the actions scheduled with `run_later`, fails the waiting requests and disconnects. Safe to
-        call at any time, repeatedly.
+        call at any time, repeatedly. Everything is taken over before the first await, so that a connection the stream
+        makes meanwhile (a network restart starts the new one while the old one closes) is left alone.
         """
         self._cancel_ping_task()
         scheduled, self._scheduled = list(self._scheduled), set()
         for task in scheduled:
             task.cancel()
-        await asyncio.gather(*scheduled, return_exceptions=True)
         self.connection_ended()
         websocket, self.websocket = self.websocket, None
+        await asyncio.gather(*scheduled, return_exceptions=True)
         if websocket is None:
             return
         try:
@@ -306,12 +312,26 @@ class NonkycWsRpc:
 
     async def send(self, websocket: WSAssistant, method: str, params: Dict[str, Any],
                    context: Any = None) -> RpcRequest:
+        """Sends a request once its slot comes (see `_wait_for_send_slot`)."""
+        await self._wait_for_send_slot()
         self._last_request_id += 1
         request = RpcRequest(request_id=self._last_request_id, method=method, params=params,
                              reply=asyncio.get_running_loop().create_future(), context=context)
         self._waiting[request.request_id] = request
         await websocket.send(WSJSONRequest(payload={"method": method, "params": params, "id": request.request_id}))
         return request
+
+    async def _wait_for_send_slot(self):
+        """
+        At most one request every `send_interval` seconds. Each caller takes the next free slot at once and waits for
+        it, so concurrent senders go out in the order of their calls, interleaved: none waits for another's whole
+        round. asyncio's own sleep: tests replace the streams' sleep (reconnect back-off), not this clock.
+        """
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next_send_time)
+        self._next_send_time = slot + self.send_interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     async def request(self, websocket: WSAssistant, method: str, params: Dict[str, Any],
                       timeout: Optional[float] = None) -> RpcReply:

@@ -21,6 +21,7 @@ from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
+from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
 from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 
 
@@ -144,7 +145,7 @@ def accept(index: int, request: Dict[str, Any]) -> List[Any]:
 
 class FakeNonkycServer:
     """
-    Stands in for Hummingbot's WebSocket connections factory: every connection is a real `WSConnection` over a fresh
+    Stands in for Hummingbot's connections factory: every WebSocket connection is a real `WSConnection` over a fresh
     `NetworkMockingAssistant` websocket mock. Each request sent is answered by `replies[method](index, request)`
     (`default_reply` for other methods), where `index` is the connection's number; dicts are sent as JSON and strings
     as they are. Tests push notifications with `push`, end a connection with `close`, and make the next connection
@@ -159,6 +160,21 @@ class FakeNonkycServer:
         self.sessions: List[MockWebsocketClientSession] = []  # their connection arguments (URL, heartbeat)
         self.connection_errors: List[Exception] = []
         self.connections: List[WSConnection] = []  # the client side of each connection (connected, ...)
+        self._rest_session: Optional[aiohttp.ClientSession] = None
+
+    async def get_rest_connection(self) -> RESTConnection:
+        """
+        REST goes through an aiohttp session of this fake server (tests mock it with aioresponses), never through
+        Hummingbot's process-wide session, which would stay bound to the test's event loop. `close_rest_session`
+        closes it.
+        """
+        if self._rest_session is None or self._rest_session.closed:
+            self._rest_session = aiohttp.ClientSession()
+        return RESTConnection(aiohttp_client_session=self._rest_session)
+
+    async def close_rest_session(self):
+        if self._rest_session is not None:
+            await self._rest_session.close()
 
     async def get_ws_connection(self) -> WSConnection:
         if self.connection_errors:

@@ -136,6 +136,7 @@ class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTes
         # Timing of the stream core, shortened for the tests.
         self.data_source._rpc.reply_timeout = 0.2
         self.data_source._rpc.ping_interval = 1000
+        self.data_source._rpc.send_interval = 0  # the pace of the requests has its own tests
         self.sleep_delays: List[float] = []
         self.data_source._sleep = self.fake_sleep
 
@@ -289,15 +290,15 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertEqual(CONSTANTS.WS_PING_INTERVAL, session.connection_kwargs["heartbeat"])
         self.assertEqual((CONSTANTS.WS_SILENCE_TIMEOUT,), self.stream.websockets[0].receive.call_args.args)
 
-    async def test_subscriptions_are_sent_per_pair_with_their_own_ids(self):
+    async def test_subscriptions_are_sent_order_books_first_with_their_own_ids(self):
         self.start_listening()
         await self.wait_for_subscriptions()
 
         sent = self.stream.sent()
         self.assertEqual([
             {"method": "subscribeOrderbook", "params": {"symbol": BTC_SYMBOL, "limit": 100}},
-            {"method": "subscribeTrades", "params": {"symbol": BTC_SYMBOL}},
             {"method": "subscribeOrderbook", "params": {"symbol": ETH_SYMBOL, "limit": 100}},
+            {"method": "subscribeTrades", "params": {"symbol": BTC_SYMBOL}},
             {"method": "subscribeTrades", "params": {"symbol": ETH_SYMBOL}},
         ], [{"method": request["method"], "params": request["params"]} for request in sent])
         ids = [request["id"] for request in sent]
@@ -354,6 +355,37 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         self.assertEqual([1.0, 2.0, 4.0, 8.0], self.sleep_delays)
         self.assertEqual(1, len(self.stream.sent_requests("subscribeOrderbook")))
         self.assertEqual(1, len(self.stream.websockets), "a rejected subscription does not reconnect")
+
+    async def test_a_paced_round_retries_a_refused_pair_without_holding_the_other_pairs_back(self):
+        pairs = {f"ALT{number:03d}/USDT": f"ALT{number:03d}-USDT" for number in range(1, 13)}
+        self.connector._set_trading_pair_symbol_map(bidict(pairs))
+        self.data_source._trading_pairs[:] = list(pairs.values())
+        self.data_source._rpc.send_interval = 0.01
+        refused = iter([True])
+        sent_at: List[float] = []
+
+        def subscribe(index: int, request: Dict[str, Any]) -> List[Dict[str, Any]]:
+            sent_at.append(asyncio.get_running_loop().time())
+            if request["params"]["symbol"] == "ALT001/USDT" and next(refused, False):
+                return rejected(index, request, 503, "Service unavailable")
+            return [rpc_result(request), ws_snapshot(request["params"]["symbol"], 500, bids=[("1", "1")])]
+
+        self.stream.replies["subscribeOrderbook"] = subscribe
+        self.stream.replies["subscribeTrades"] = lambda index, request: (
+            sent_at.append(asyncio.get_running_loop().time()), accepted(index, request))[1]
+        self.start_listening()
+        await wait_until(lambda: len(self.stream.sent()) == 25, what="12 + 12 subscriptions and one retry")
+
+        calls = [(method, params["symbol"]) for method, params in self.sent_calls()]
+        retry = calls.index(("subscribeOrderbook", "ALT001/USDT"), 1)
+        self.assertLess(retry, 12, "the retry went out in the middle of the round, not after it")
+        self.assertEqual([("subscribeOrderbook", symbol) for symbol in pairs] + [("subscribeTrades", symbol)
+                                                                                 for symbol in pairs],
+                         calls[:retry] + calls[retry + 1:], "every order book first, then the trades")
+        for number, moment in enumerate(sent_at):
+            self.assertGreaterEqual(moment - sent_at[0], number * 0.01 - 1e-3, f"request {number + 1} left too soon")
+        await self.deliver()
+        self.assertEqual(set(pairs.values()), {message.trading_pair for message in self.drain(self.diffs)})
 
     # --- order book sequence discipline ---
 
@@ -882,11 +914,13 @@ class NonkycAPIOrderBookDataSourceEdgeTests(NonkycOrderBookDataSourceTestBase):
         self.assertLess(len(logged), 500)
 
 
-class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
+class OrderBookTrackerTestBase(NonkycOrderBookDataSourceTestBase):
     """
-    The real OrderBookTracker driven by the real data source over a mocked websocket: after snapshots, diffs, gaps,
-    re-subscriptions and reconnections the tracker's book equals the exchange's, level for level.
+    A tracker (`tracker_class`) driven by the real data source over a mocked websocket, the exchange's own books to
+    compare its books with, and REST order books answered from `rest_books` (the symbols requested are recorded).
     """
+
+    tracker_class = OrderBookTracker
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
@@ -908,6 +942,7 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
             await forward(raw_message, message_queue)
 
         self.data_source._parse_order_book_diff_message = record_and_forward
+        self.rest_requests: List[str] = []
         self.mock_api = aioresponses()
         self.mock_api.start()
         self.mock_api.get(re.compile("^" + re.escape(web_utils.public_rest_url(CONSTANTS.ORDER_BOOK_PATH_URL))),
@@ -920,10 +955,11 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
         await super().asyncTearDown()
 
     def rest_order_book_answer(self, url, **kwargs) -> CallbackResult:
+        self.rest_requests.append(kwargs["params"]["symbol"])
         return CallbackResult(status=200, body=json.dumps(self.rest_books[kwargs["params"]["symbol"]]))
 
     def start_tracker(self, trading_pairs: List[str], init_sleep: Optional[Callable] = None) -> OrderBookTracker:
-        self.tracker = OrderBookTracker(data_source=self.data_source, trading_pairs=trading_pairs)
+        self.tracker = self.tracker_class(data_source=self.data_source, trading_pairs=trading_pairs)
         self.tracker._sleep = init_sleep or AsyncMock()
         self.tracker.start()
         self.listener = self.tracker._order_book_stream_listener_task
@@ -950,6 +986,13 @@ class NonkycOrderBookTrackerTests(NonkycOrderBookDataSourceTestBase):
 
     def assert_tracker_book_equals_exchange_book(self, trading_pair: str, symbol: str):
         self.assertEqual(self.exchange_books[symbol].levels(), book_levels(self.tracker.order_books[trading_pair]))
+
+
+class NonkycOrderBookTrackerTests(OrderBookTrackerTestBase):
+    """
+    Hummingbot's own OrderBookTracker driven by the real data source over a mocked websocket: after snapshots, diffs,
+    gaps, re-subscriptions and reconnections the tracker's book equals the exchange's, level for level.
+    """
 
     async def test_book_equals_the_exchange_book_through_gap_resubscription_and_fresh_snapshot(self):
         self.data_source._trading_pairs[:] = [BTC_PAIR]

@@ -158,6 +158,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
         data_source._rpc.reply_timeout = 3
         data_source._rpc.ping_interval = 1000
         data_source._rpc.silence_timeout = 5
+        data_source._rpc.send_interval = 0  # the pace of the requests has its own tests (test_nonkyc_ws_rpc)
         data_source._sleep = self.reconnects.sleep
         return data_source
 

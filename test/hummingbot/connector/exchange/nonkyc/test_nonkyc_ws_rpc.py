@@ -246,6 +246,68 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.assertEqual(2, self.rpc.connection_count)
         self.assertEqual([1.0], self.sleeps, "the second connection waited for the back-off")
 
+    async def test_requests_are_paced_and_concurrent_senders_go_out_interleaved_in_call_order(self):
+        self.server.default_reply = lambda index, request: []
+        self.rpc.send_interval = 0.02
+        websocket = await self.connect_and_read()
+        sent_at = []
+        record = self.server.websockets[0].send_json.side_effect
+        self.server.websockets[0].send_json.side_effect = lambda request: (
+            sent_at.append(asyncio.get_running_loop().time()), record(request))
+
+        async def send_all(method: str, symbols: List[str]):
+            for symbol in symbols:
+                await self.rpc.send(websocket, method, {"symbol": symbol})
+
+        round_of_books = asyncio.ensure_future(send_all("subscribeOrderbook", ["A/USDT", "B/USDT", "C/USDT"]))
+        await wait_until(lambda: len(sent_at) == 1, what="the first request, sent at once")
+        await self.rpc.send(websocket, "subscribeTrades", {"symbol": "X/USDT"})  # e.g. a retry
+        await round_of_books
+
+        # B had taken its slot when X asked for one; X did not wait for the end of the round.
+        self.assertEqual([("subscribeOrderbook", "A/USDT"), ("subscribeOrderbook", "B/USDT"),
+                          ("subscribeTrades", "X/USDT"), ("subscribeOrderbook", "C/USDT")],
+                         [(request["method"], request["params"]["symbol"]) for request in self.server.sent()])
+        self.assertEqual([1, 2, 3, 4], [request["id"] for request in self.server.sent()])
+        for number, moment in enumerate(sent_at):
+            self.assertGreaterEqual(moment - sent_at[0], number * 0.02 - 1e-3, f"request {number + 1} left too soon")
+
+    async def test_a_new_connection_does_not_wait_for_the_slots_taken_on_the_previous_one(self):
+        self.server.default_reply = lambda index, request: []
+        self.rpc.send_interval = 1000
+        websocket = await self.rpc.connect(self.api_factory)
+        await self.rpc.send(websocket, "login", {})
+        waiting = asyncio.ensure_future(self.rpc.send(websocket, "subscribeReports", {}))  # its slot is 1000 s away
+        await self.rpc.close()
+        waiting.cancel()
+
+        websocket = await self.rpc.connect(self.api_factory)
+        await asyncio.wait_for(self.rpc.send(websocket, "login", {}), 5)
+
+        self.assertEqual(["login"], self.server.sent_methods(1))
+
+    async def test_closing_leaves_alone_a_connection_made_meanwhile(self):
+        # A network restart starts the stream again while the old connection is still being closed.
+        old = await self.rpc.connect(self.api_factory)
+        held = asyncio.Event()
+
+        async def held_action():
+            try:
+                await held.wait()
+            finally:
+                await asyncio.sleep(0)  # the scheduled action takes a moment to stop
+
+        self.rpc.run_later(0, held_action)
+        await asyncio.sleep(0)
+        closing = asyncio.ensure_future(self.rpc.close())
+        await asyncio.sleep(0)
+        new = await self.rpc.connect(self.api_factory)
+        await closing
+
+        self.assertIs(new, self.rpc.websocket)
+        self.assertEqual([False, True], [connection.connected for connection in self.server.connections])
+        self.assertIsNot(old, new)
+
     async def test_the_client_pings_until_a_ping_fails(self):
         self.rpc.ping_interval = 0  # a ping at every turn of the event loop
         await self.rpc.connect(self.api_factory)
