@@ -78,19 +78,24 @@ class V2WithControllers(StrategyV2Base):
             self.apply_drawdown_limits()
 
     def update_controllers_configs(self):
-        """The base re-reads the controllers' files every 10 s; the updatable fields it applied are logged here."""
-        before = {controller_id: controller.config.model_dump()
+        """The base re-reads the controllers' files every 10 s and applies their updatable fields; logged here."""
+        before = {controller_id: self.updatable_settings(controller.config)
                   for controller_id, controller in self.controllers.items()}
         super().update_controllers_configs()
         for controller_id, controller in self.controllers.items():
             if controller_id not in before:
                 self.logger().info(f"Controller {controller_id} added from its configuration file.")
                 continue
-            after = controller.config.model_dump()
+            after = self.updatable_settings(controller.config)
             changes = [f"{name} {before[controller_id][name]} -> {value}"
-                       for name, value in after.items() if before[controller_id].get(name) != value]
+                       for name, value in after.items() if before[controller_id][name] != value]
             if changes:
                 self.logger().info(f"Controller {controller_id}: applied {', '.join(changes)}.")
+
+    @staticmethod
+    def updatable_settings(config) -> Dict[str, object]:
+        return {name: getattr(config, name) for name, field in type(config).model_fields.items()
+                if (field.json_schema_extra or {}).get("is_updatable", False)}
 
     def apply_kill_switches(self):
         for controller_id, controller in self.controllers.items():

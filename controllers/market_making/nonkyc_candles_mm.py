@@ -46,7 +46,7 @@ class NonkycCandlesMMConfig(nonkyc_pmm.NonkycPMMConfig):
                            "prompt_on_new": True, "is_updatable": True})
     candles_connector: Optional[str] = Field(
         default=None,
-        json_schema_extra={"prompt": "Connector of the candles (empty: the trading connector): ",
+        json_schema_extra={"prompt": "Connector of the candles (empty: the traded exchange): ",
                            "prompt_on_new": True})
     candles_trading_pair: Optional[str] = Field(
         default=None,
@@ -70,7 +70,8 @@ class NonkycCandlesMMConfig(nonkyc_pmm.NonkycPMMConfig):
 
     @property
     def candles_connector_name(self) -> str:
-        return self.candles_connector or self.connector_name
+        # A paper-trade connector reads the exchange's own (public) candles.
+        return self.candles_connector or self.connector_name.replace("_paper_trade", "")
 
     @property
     def candles_pair(self) -> str:
