@@ -376,6 +376,29 @@ class NonkycMarketOrderTests(NonkycExchangeTestCase):
                                                f"NonKYC, 0 of it in fills received so far"))
 
     @aioresponses()
+    async def test_failed_fill_requests_and_an_unreadable_executed_quantity_are_logged_and_the_order_ends(
+            self, mock_api):
+        self.set_book(bids=[(66990, 1)], asks=[(67010, 1)], trading_pair=self.open_pair)
+        # Hummingbot's tracker waits this long for the fills of a FILLED order, then completes it anyway.
+        self.exchange._order_tracker.TRADE_FILLS_WAIT_TIMEOUT = 0.1
+        self.answer(mock_api, "POST", CONSTANTS.CREATE_ORDER_PATH_URL,
+                    {"id": self.exchange_id, "status": "Filled", "executedQuantity": "n/a",
+                     "createdAt": 1640780000000})
+        for _ in CONSTANTS.ENDED_ORDER_FILLS_LOOKUP_DELAYS:
+            self.answer(mock_api, "GET", CONSTANTS.ACCOUNT_TRADES_PATH_URL, {"error": {"code": 500, "message": "down"}},
+                        status=500)
+
+        order = await self.place(TradeType.BUY, amount="0.5", trading_pair=self.open_pair)
+        await self.wait_for_end(order)
+
+        self.assertEqual(len(CONSTANTS.ENDED_ORDER_FILLS_LOOKUP_DELAYS),
+                         len(self.logged("WARNING", f"Fetching the fills of order {order.client_order_id} (BTC-USDT) "
+                                                    f"failed")))
+        # Unreadable, the executed quantity is taken as the whole order.
+        self.assertTrue(self.logged("WARNING", f"Order {order.client_order_id} (BTC-USDT) ended with 0.500000 "
+                                               f"executed"))
+
+    @aioresponses()
     async def test_a_rejected_market_order_fails(self, mock_api):
         self.set_book(bids=[(66990, 1)], asks=[(67010, 1)], trading_pair=self.open_pair)
         self.answer(mock_api, "POST", CONSTANTS.CREATE_ORDER_PATH_URL,
