@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import json
 import logging
+from collections import Counter
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
@@ -110,6 +111,14 @@ def page_limit(request: web.Request) -> int:
     return min(int_param(request, "limit", DEFAULT_PAGE_LIMIT), MAX_PAGE_LIMIT)
 
 
+def endpoint_of(path: str) -> str:
+    """The endpoint of an API path, without its path parameter: `/getorder/abc` → `/getorder`."""
+    for prefix in ("/getorder/", "/ticker/"):
+        if path.startswith(prefix):
+            return prefix.rstrip("/")
+    return path
+
+
 def bool_value(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
@@ -127,6 +136,8 @@ class RestApi:
         self.faults = faults
         self.set_cancel_response_shape(cancel_response_shape)
         self._stopping = asyncio.Event()
+        # Every API request received, by endpoint (`endpoint_of`), faulted ones included: what a client costs.
+        self.requests_by_endpoint: Counter = Counter()
 
     def set_cancel_response_shape(self, shape: str) -> None:
         """`"success"`: `/cancelorder` answers `{"success": true, "id": ...}`; `"order"`: the cancelled order."""
@@ -167,6 +178,7 @@ class RestApi:
         """Armed 429 and error-body faults answer an API request before its handler runs."""
         if request.path.startswith(REST_BASE_PATH + "/"):
             path = relative_api_path(request.path)
+            self.requests_by_endpoint[endpoint_of(path)] += 1
             rate_limit = self.faults.take_rate_limit(path)
             if rate_limit is not None:
                 headers = {"Retry-After": str(rate_limit.retry_after)} if rate_limit.retry_after is not None else None
