@@ -18,6 +18,7 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source imp
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
+from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair
@@ -39,6 +40,7 @@ class NonkycExchange(ExchangePyBase):
     # their trade id.
     TRADES_SINCE_MARGIN_MS = 60 * 1000
     MARKETS_CACHE_SECONDS = 60.0
+    UNTRACKED_ORDERS_SHOWN = 5
     # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
     LAST_PRICES_REFRESH_INTERVAL = 30.0
 
@@ -61,7 +63,7 @@ class NonkycExchange(ExchangePyBase):
         self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
         self._markets_lock = asyncio.Lock()
         self._logged_unknown_statuses: Set[str] = set()
-        self._logged_untracked_orders: Set[str] = set()
+        self._logged_untracked_orders = RecentKeys()
         self._logged_answer_shapes: Set[Tuple[str, str]] = set()
         self._rate_limit_gate = RateLimitGate(logger=self.logger, sleep=lambda delay: self._sleep(delay),
                                               clock=lambda: self._time())
@@ -231,29 +233,30 @@ class NonkycExchange(ExchangePyBase):
 
     async def _update_time_synchronizer(self, pass_on_non_cancelled_error: bool = False):
         """
-        The server time (GET /time, at each status poll) through the rate-limit gate. A 429 keeps the current clock
-        offset without an error: the gate has said that NonKYC is rate limiting.
+        The server time (GET /time, at each status poll). While NonKYC rate limits, the clock offset is kept and
+        /time is not asked: the rate-limit gate says when the limiting ends.
         """
-        async with self._rate_limit_gate.turn():
-            try:
-                await self._time_synchronizer.update_server_time_offset_with_time_provider(
-                    time_provider=web_utils.get_current_server_time(throttler=self._throttler, domain=self.domain))
-            except asyncio.CancelledError:
+        if self._rate_limit_gate.limited:
+            return
+        try:
+            await self._time_synchronizer.update_server_time_offset_with_time_provider(
+                time_provider=self._server_time_ms())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if not pass_on_non_cancelled_error:
+                self.logger().exception(f"Error requesting time from {self.name_cap} server")
                 raise
-            except web_utils.NonkycAPIError as error:
-                if not error.is_rate_limited:
-                    self._on_time_synchronization_error(error, pass_on_non_cancelled_error)
-                else:
-                    self._rate_limit_gate.rate_limited(f"GET {CONSTANTS.SERVER_TIME_PATH_URL}", error.retry_after)
-            except Exception as error:
-                self._on_time_synchronization_error(error, pass_on_non_cancelled_error)
-            else:
-                self._rate_limit_gate.succeeded()
 
-    def _on_time_synchronization_error(self, error: Exception, pass_on_non_cancelled_error: bool):
-        if not pass_on_non_cancelled_error:
-            self.logger().exception(f"Error requesting time from {self.name_cap} server")
-            raise error
+    async def _server_time_ms(self) -> float:
+        try:
+            server_time_ms = await web_utils.get_current_server_time(throttler=self._throttler, domain=self.domain)
+        except web_utils.NonkycAPIError as error:
+            if error.is_rate_limited:
+                self._rate_limit_gate.rate_limited(f"GET {CONSTANTS.SERVER_TIME_PATH_URL}", error.retry_after)
+            raise
+        self._rate_limit_gate.succeeded()
+        return server_time_ms
 
     async def check_network(self) -> NetworkStatus:
         """
@@ -850,7 +853,7 @@ class NonkycExchange(ExchangePyBase):
         """
         for order in list(self.in_flight_orders.values()):
             reported = self._reported_executed.get(order.client_order_id)
-            if (reported is None or not order.exchange_order_id or order.executed_amount_base >= reported
+            if (reported is None or order.executed_amount_base >= reported
                     or self._fill_rereads.get(order.client_order_id, Decimal(-1)) >= reported):
                 continue
             self._fill_rereads[order.client_order_id] = reported
@@ -1074,10 +1077,11 @@ class NonkycExchange(ExchangePyBase):
         """
         listed_client_ids = set()
         filled_meanwhile = []
+        untracked = []
         for order_data in active_orders:
             order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
             if order is None:
-                self._log_untracked_active_order(order_data)
+                untracked.append(order_data)
                 continue
             listed_client_ids.add(order.client_order_id)
             self._order_tracker.order_found(order.client_order_id)
@@ -1090,14 +1094,19 @@ class NonkycExchange(ExchangePyBase):
             changed = (order_update.new_state, order_update.exchange_order_id)
             if changed != (order.current_state, order.exchange_order_id):
                 self._order_tracker.process_order_update(order_update)
+        self._log_untracked_active_orders(untracked)
         return listed_client_ids, filled_meanwhile
 
-    def _log_untracked_active_order(self, order_data: Any):
-        key = str(order_data.get("id") if isinstance(order_data, dict) else order_data)
-        if key not in self._logged_untracked_orders:
-            self._logged_untracked_orders.add(key)
-            self.logger().info(f"NonKYC reports an active order this bot does not track; leaving it alone: "
-                               f"{order_data}")
+    def _log_untracked_active_orders(self, orders_data: List[Any]):
+        """One line for the active orders of the account this bot does not track and has not reported yet."""
+        new = [order_data for order_data in orders_data if self._logged_untracked_orders.add(
+            str(order_data.get("id") if isinstance(order_data, dict) else order_data))]
+        if new:
+            shown = ", ".join(str(order_data) for order_data in new[:self.UNTRACKED_ORDERS_SHOWN])
+            hidden = len(new) - self.UNTRACKED_ORDERS_SHOWN
+            more = f" and {hidden} more" if hidden > 0 else ""
+            self.logger().info(f"NonKYC reports {len(new)} active order(s) this bot does not track; leaving them "
+                               f"alone: {shown}{more}")
 
     async def _process_balances_event(self, event_message: Dict[str, Any]):
         """`currentBalances` carries a list under `result`; `balanceUpdate` one entry (or a list) under `params`."""

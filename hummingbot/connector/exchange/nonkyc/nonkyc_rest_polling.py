@@ -6,7 +6,7 @@ rate limits (`RateLimitGate`) and the reading of `/account/trades` within NonKYC
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
@@ -140,23 +140,25 @@ class AccountTradesPages:
                 params["skip"] = skip
             batch = await self._fetch(params)
             self.requests += 1
+            self.complete = len(batch) < self._page_limit
+            if not self.complete:
+                since, skip = self._next_page(batch, since, skip)
             yield self._new_trades(batch)
-            if len(batch) < self._page_limit:
-                self.complete = True
+            if self.complete:
                 return
-            order = self._order_of(batch)
-            last_ms = timestamp_ms(batch[-1])
-            if order == self.NEWEST_FIRST or last_ms is None:
-                self.order = self.order or order
-                next_page = (since, skip + self._page_limit)
-            else:
-                self.order = self.order or order
-                self.read_until_ms = last_ms
-                next_page = (last_ms, 0) if last_ms > since else (since, skip + self._page_limit)
-            if next_page[1] > self._max_skip:
+            if skip > self._max_skip:
                 self.truncated = True
                 return
-            since, skip = next_page
+
+    def _next_page(self, batch: List[Any], since: int, skip: int) -> Tuple[int, int]:
+        """Where the page after a full `batch` starts; sets `order` and, for oldest-first pages, `read_until_ms`."""
+        order = self._order_of(batch)
+        self.order = self.order or order
+        last_ms = timestamp_ms(batch[-1])
+        if order == self.NEWEST_FIRST or last_ms is None:
+            return since, skip + self._page_limit
+        self.read_until_ms = last_ms
+        return (last_ms, 0) if last_ms > since else (since, skip + self._page_limit)
 
     def _new_trades(self, batch: List[Any]) -> List[Any]:
         new = []
