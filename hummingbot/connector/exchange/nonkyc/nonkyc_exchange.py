@@ -158,6 +158,11 @@ class NonkycExchange(ExchangePyBase):
             domain=self.domain)
 
     @property
+    def rate_limit_gate(self) -> RateLimitGate:
+        """The back-off shared by every REST request while NonKYC answers 429 (`limited`, `max_delay`, ...)."""
+        return self._rate_limit_gate
+
+    @property
     def stream_statistics(self) -> Dict[str, int]:
         """
         What the WebSocket streams went through since the connector was created: the order book re-subscriptions

@@ -22,6 +22,7 @@ class RateLimitGate:
     - a 429 to a request sent after the back-off doubles it (1, 2, 4 ... `max_delay` s, at least the answer's
       `Retry-After` but never more than `max_delay`); 429s to requests already in flight do not;
     - the first successful answer ends the episode (one info line), and requests go at their normal pace again.
+    `initial_delay` and `max_delay` (seconds) may be changed at any time (tests shorten them).
     """
 
     def __init__(self,
@@ -33,8 +34,8 @@ class RateLimitGate:
         self._logger = logger
         self._sleep = sleep
         self._clock = clock
-        self._initial_delay = initial_delay
-        self._max_delay = max_delay
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
         self._one_at_a_time = asyncio.Lock()
         self._episode_start: Optional[float] = None
         self._rejections = 0
@@ -64,17 +65,17 @@ class RateLimitGate:
         self._rejections += 1
         if self._episode_start is None:
             self._episode_start = now
-            self._delay = self._initial_delay
+            self._delay = self.initial_delay
             self._logger().warning(
                 f"NonKYC is rate limiting this API key (HTTP 429 on {what}). Until it stops, the connector's REST "
-                f"requests wait and go one at a time with a growing back-off of up to {self._max_delay:g} s: the "
+                f"requests wait and go one at a time with a growing back-off of up to {self.max_delay:g} s: the "
                 f"order status, fill and balance polls are delayed, and so are order creations and cancels. Orders "
                 f"stay tracked and the connector stays connected.")
         elif now >= self._resume_at:
-            self._delay = min(self._delay * 2, self._max_delay)
+            self._delay = min(self._delay * 2, self.max_delay)
         else:
             return  # a request sent before the current back-off: it says nothing new
-        delay = min(max(self._delay, retry_after or 0.0), self._max_delay)
+        delay = min(max(self._delay, retry_after or 0.0), self.max_delay)
         self._resume_at = now + delay
         self._logger().debug(f"NonKYC answered 429 to {what}; requests wait {delay:g} s.")
 
@@ -87,7 +88,7 @@ class RateLimitGate:
                             f"answered 429); requests are back to their normal pace.")
         self._episode_start = None
         self._rejections = 0
-        self._delay = self._initial_delay
+        self._delay = self.initial_delay
         self._resume_at = 0.0
 
 
