@@ -580,6 +580,7 @@ class NonkycExchange(ExchangePyBase):
                 continue
             self.logger().info(f"The {description} exists on NonKYC with id {order_data.get('id')} despite the "
                                f"ambiguous create answer; tracking it.")
+            self._order_tracker.order_found(order.client_order_id)
             return order_data
         if not_found_error is not None:
             raise IOError(f"The {description} was not created: NonKYC does not know it after an ambiguous create "
