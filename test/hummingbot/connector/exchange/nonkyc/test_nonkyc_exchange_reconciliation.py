@@ -19,6 +19,7 @@ from yarl import URL
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.connector.trading_rule import TradingRule
+from hummingbot.core.api_throttler.data_types import RateLimit
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
 from hummingbot.core.data_type.order_book import OrderBook
@@ -52,6 +53,10 @@ class ReconciliationTestCase(NonkycExchangeTestCase):
 
     def setUp(self) -> None:
         super().setUp()
+        # Hummingbot's throttler spaces requests in real time (5 per second); these tests send many, answered at once.
+        self.exchange._throttler.set_rate_limits([
+            RateLimit(limit_id=rate_limit.limit_id, limit=10_000, time_interval=rate_limit.time_interval,
+                      linked_limits=rate_limit.linked_limits) for rate_limit in CONSTANTS.RATE_LIMITS])
         for trading_pair in self.symbol_map.values():
             self.exchange._trading_rules[trading_pair] = TradingRule(
                 trading_pair, min_order_size=Decimal("0.01"), min_price_increment=Decimal("0.0001"),
