@@ -254,12 +254,19 @@ class NonkycExchange(ExchangePyBase):
                 raise
 
     async def _server_time_ms(self) -> float:
+        """
+        The time provider of the clock synchronisation. A 429 answer gives the synchronizer its own estimate of the
+        time over the request, a sample at its current offset: the clock does not move, and the synchronizer logs
+        no "could not refresh server time" warning of its own (the rate-limit gate has warned once).
+        """
+        started = self._time_synchronizer.time()
         try:
             server_time_ms = await web_utils.get_current_server_time(throttler=self._throttler, domain=self.domain)
         except web_utils.NonkycAPIError as error:
-            if error.is_rate_limited:
-                self._rate_limit_gate.rate_limited(f"GET {CONSTANTS.SERVER_TIME_PATH_URL}", error.retry_after)
-            raise
+            if not error.is_rate_limited:
+                raise
+            self._rate_limit_gate.rate_limited(f"GET {CONSTANTS.SERVER_TIME_PATH_URL}", error.retry_after)
+            return (started + self._time_synchronizer.time()) / 2 * 1e3
         self._rate_limit_gate.succeeded()
         return server_time_ms
 

@@ -7,7 +7,11 @@ import asyncio
 import json
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, wait_until
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    LogRecorder,
+    NonkycExchangeTestCase,
+    wait_until,
+)
 from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes, url_regex
 from typing import Any, Dict, List, Optional
 from unittest.mock import AsyncMock, MagicMock
@@ -582,6 +586,27 @@ class RateLimitingTests(ReconciliationTestCase):
         self.assertEqual(Decimal("105"), self.exchange.get_balance("HBOT"))
         self.assertTrue(self.logged("INFO", "NonKYC stopped rate limiting after"))
         self.assertFalse(self.exchange._rate_limit_gate.limited)
+
+    @aioresponses()
+    async def test_a_429_on_the_clock_update_keeps_the_clock_and_logs_only_the_gate_warning(self, mock_api):
+        synchronizer = self.exchange._time_synchronizer
+        del synchronizer.time  # the real clock of the synchronizer, not the test case's fixed time
+        for _ in range(5):
+            synchronizer.add_time_offset_ms_sample(5000)  # the exchange's clock is 5 s ahead
+        synchronizer_logs = LogRecorder()
+        synchronizer.logger().addHandler(synchronizer_logs)
+        self.addCleanup(synchronizer.logger().removeHandler, synchronizer_logs)
+        mock_api.get(web_utils.public_rest_url(CONSTANTS.SERVER_TIME_PATH_URL), **RATE_LIMITED)
+
+        await self.exchange._update_time_synchronizer()
+        await self.exchange._update_time_synchronizer()  # while limited: /time is not asked
+
+        self.assertAlmostEqual(5000, synchronizer.time_offset_ms, delta=5)
+        self.assertEqual([], synchronizer_logs.records)
+        self.assertTrue(self.exchange.rate_limit_gate.limited)
+        self.assertEqual(1, len(mock_api.requests[("GET", URL(web_utils.public_rest_url(
+            CONSTANTS.SERVER_TIME_PATH_URL)))]))
+        self.assertEqual(1, len(self.warnings_about("NonKYC is rate limiting this API key (HTTP 429 on GET /time)")))
 
     @aioresponses()
     async def test_network_check_answered_429_is_connected_and_a_cloudflare_page_is_not(self, mock_api):
