@@ -738,9 +738,11 @@ class MatchingEngine:
         return orders[skip:skip + limit]
 
     def query_trades(self, account_name: str, symbol: Optional[str] = None, since: Optional[int] = None,
-                     skip: int = 0, limit: int = 100) -> List[AccountTrade]:
+                     skip: int = 0, limit: int = 100, oldest_first: bool = False) -> List[AccountTrade]:
+        """The account's trades (of `symbol`, from `since` ms on), newest first unless `oldest_first`."""
+        trades = self.account_trades.get(account_name, [])
         trades = [
-            trade for trade in reversed(self.account_trades.get(account_name, []))
+            trade for trade in (trades if oldest_first else reversed(trades))
             if (symbol is None or trade.market.symbol == symbol) and (since is None or trade.timestamp >= since)
         ]
         return trades[skip:skip + limit]

@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import json
 import logging
+from collections import Counter
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
@@ -29,13 +30,21 @@ from nonkyc_sandbox.engine import (
     now_ms,
     validation_error,
 )
-from nonkyc_sandbox.faults import CLOUDFLARE_503_BODY, REST_BASE_PATH, FaultInjector, relative_api_path
+from nonkyc_sandbox.faults import (
+    CLOUDFLARE_503_BODY,
+    REST_BASE_PATH,
+    SERVER_ERROR_MESSAGES,
+    FaultInjector,
+    cloudflare_page,
+    relative_api_path,
+)
 from nonkyc_sandbox.markets import MarketSpec, json_number, normalize_symbol
 
 logger = logging.getLogger(__name__)
 
 CONTROL_BASE_PATH = "/_sandbox"
 MAX_PAGE_LIMIT = 500
+MAX_PAGE_SKIP = 500
 DEFAULT_PAGE_LIMIT = 100
 DEFAULT_ORDER_BOOK_LIMIT = 100
 CANCEL_RESPONSE_SHAPES = ("success", "order")
@@ -111,6 +120,26 @@ def page_limit(request: web.Request) -> int:
     return min(int_param(request, "limit", DEFAULT_PAGE_LIMIT), MAX_PAGE_LIMIT)
 
 
+def account_paging(request: web.Request) -> Tuple[int, int]:
+    """`skip` and `limit` of `/account/orders` and `/account/trades`: NonKYC takes `limit` 1..500 and `skip` 0..500
+    and refuses the rest with a validation error (10001)."""
+    limit = int_param(request, "limit", DEFAULT_PAGE_LIMIT)
+    skip = int_param(request, "skip", 0)
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise validation_error(f"limit must be between 1 and {MAX_PAGE_LIMIT}")
+    if skip > MAX_PAGE_SKIP:
+        raise validation_error(f"skip must be between 0 and {MAX_PAGE_SKIP}")
+    return skip, limit
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint of an API path, without its path parameter: `/getorder/abc` → `/getorder`."""
+    for prefix in ("/getorder/", "/ticker/"):
+        if path.startswith(prefix):
+            return prefix.rstrip("/")
+    return path
+
+
 def bool_value(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
@@ -128,6 +157,8 @@ class RestApi:
         self.faults = faults
         self.set_cancel_response_shape(cancel_response_shape)
         self._stopping = asyncio.Event()
+        # Every API request received, by endpoint (`endpoint_of`), faulted ones included: what a client costs.
+        self.requests_by_endpoint: Counter = Counter()
 
     def set_cancel_response_shape(self, shape: str) -> None:
         """`"success"`: `/cancelorder` answers `{"success": true, "id": ...}`; `"order"`: the cancelled order."""
@@ -166,9 +197,10 @@ class RestApi:
 
     @web.middleware
     async def fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Armed 429 and error-body faults answer an API request before its handler runs."""
+        """Counts every API request; armed 429, error-body and server-error faults answer it before its handler."""
         if request.path.startswith(REST_BASE_PATH + "/"):
             path = relative_api_path(request.path)
+            self.requests_by_endpoint[endpoint_of(path)] += 1
             rate_limit = self.faults.take_rate_limit(path)
             if rate_limit is not None:
                 headers = {"Retry-After": str(rate_limit.retry_after)} if rate_limit.retry_after is not None else None
@@ -177,6 +209,14 @@ class RestApi:
             error_body = self.faults.take_error_body(path)
             if error_body is not None:
                 return json_response(error_body.body(), status=error_body.http_status)
+            server_error = self.faults.take_server_error(path)
+            if server_error is not None and server_error.cloudflare:
+                return web.Response(status=server_error.status, text=cloudflare_page(server_error.status),
+                                    content_type="text/html")
+            if server_error is not None:
+                message = SERVER_ERROR_MESSAGES.get(server_error.status, "Server Error")
+                return json_response({"error": {"code": server_error.status, "message": message}},
+                                     status=server_error.status)
         return await handler(request)
 
     # ----- authentication -----
@@ -337,17 +377,20 @@ class RestApi:
     async def _account_orders(self, request: web.Request) -> web.Response:
         account, _ = await self._authenticate(request)
         market = self._query_market(request, required=False)
+        skip, limit = account_paging(request)
         orders = self.engine.query_orders(
             account, market.symbol if market else None, request.query.get("status") or None,
-            since=int_param(request, "since", None), skip=int_param(request, "skip", 0), limit=page_limit(request))
+            since=int_param(request, "since", None), skip=skip, limit=limit)
         return json_response([order.to_json() for order in orders])
 
     async def _account_trades(self, request: web.Request) -> web.Response:
+        """Newest first; with `since`, the trades from that millisecond on, oldest first (so that `since` pages)."""
         account, _ = await self._authenticate(request)
         market = self._query_market(request, required=False)
-        trades = self.engine.query_trades(
-            account, market.symbol if market else None, since=int_param(request, "since", None),
-            skip=int_param(request, "skip", 0), limit=page_limit(request))
+        skip, limit = account_paging(request)
+        since = int_param(request, "since", None)
+        trades = self.engine.query_trades(account, market.symbol if market else None, since=since, skip=skip,
+                                          limit=limit, oldest_first=since is not None)
         return json_response([trade.to_json() for trade in trades])
 
     # ----- JSON shapes -----

@@ -415,6 +415,9 @@ class WsHub:
     # ----- engine events -----
 
     def on_report(self, account: str, params: Dict[str, Any]) -> None:
+        if any(connection.reports and connection.account == account for connection in self.connections) \
+                and self.faults.take_report_drop(account):
+            return
         message = None
         for connection in list(self.connections):
             if connection.reports and connection.account == account:

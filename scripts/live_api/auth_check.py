@@ -31,6 +31,8 @@ from live_api_common import (  # noqa: E402
     run,
 )
 
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds  # noqa: E402
+
 AUTH_FAILURE_CODES = (CONSTANTS.ERROR_CODE_AUTHORIZATION_REQUIRED, CONSTANTS.ERROR_CODE_AUTHORIZATION_FAILED)
 FAR_BELOW_MARKET = Decimal("0.5")
 
@@ -85,7 +87,10 @@ async def check_trades(client: NonkycClient, symbol: str) -> str:
     expect(isinstance(trades, list), f"unexpected answer {trades}")
     for trade in trades:
         expect({"id", "orderid", "side", "price", "quantity", "fee", "timestamp"} <= set(trade), f"trade {trade}")
-    return f"{len(trades)} trades on {symbol} in the last 30 days"
+    # The API notes do not say in which order a `since` query lists trades; the connector reads both (see README).
+    times = [timestamp_seconds(trade["timestamp"]) for trade in trades]
+    order = ("oldest first" if times[0] < times[-1] else "newest first") if len(set(times)) > 1 else "order unknown"
+    return f"{len(trades)} trades on {symbol} in the last 30 days, listed {order}"
 
 
 async def check_signed_post(client: NonkycClient) -> str:

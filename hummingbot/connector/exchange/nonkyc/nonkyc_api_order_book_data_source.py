@@ -97,7 +97,15 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     # === Prices and REST snapshots ===
 
     async def get_last_traded_prices(self, trading_pairs: List[str], domain: Optional[str] = None) -> Dict[str, float]:
-        return await self._connector.get_last_traded_prices(trading_pairs=trading_pairs)
+        """
+        The connector's last prices (one shared /tickers read). A pair /tickers does not list keeps its book's price:
+        the order book tracker asks again at once for every pair left out of the answer, without pausing.
+        """
+        prices = await self._connector.get_last_traded_prices(trading_pairs=trading_pairs)
+        books = self._connector.order_books
+        return {trading_pair: prices[trading_pair] if trading_pair in prices
+                else (books[trading_pair].last_trade_price if trading_pair in books else float("nan"))
+                for trading_pair in trading_pairs}
 
     async def _order_book_snapshot(self, trading_pair: str) -> OrderBookMessage:
         """The REST order book; it only initialises the book until the pair's WS snapshot arrives."""

@@ -41,13 +41,24 @@ ORDER_TYPE_MARKET = "market"
 ACCOUNT_TRADES_PAGE_LIMIT = 500
 ORDER_BOOK_SNAPSHOT_DEPTH = 100
 
+# REST reconciliation. NonKYC caps `limit` and `skip` at 500 on /account/orders and /account/trades: beyond that the
+# trades are paged by time (`since`). One poll reads at most ACCOUNT_TRADES_MAX_PAGES_PER_POLL pages of trades and
+# continues from there at the next poll.
+ACCOUNT_ORDERS_PAGE_LIMIT = 500
+ACCOUNT_ORDERS_STATUS_ACTIVE = "active"
+MAX_PAGE_SKIP = 500
+ACCOUNT_TRADES_MAX_PAGES_PER_POLL = 20
+
 # Request timeouts (seconds). A create that times out is ambiguous: the order may exist on the exchange.
 REST_REQUEST_TIMEOUT = 20
 CREATE_ORDER_TIMEOUT = 10
 # Look-ups of an ambiguous create through /getorder/{userProvidedId}: delays between the attempts.
 AMBIGUOUS_ORDER_LOOKUP_DELAYS = (0.5, 1.0, 2.0)
-# Back-off after an HTTP 429 answer, one delay per retry.
-RATE_LIMITED_RETRY_DELAYS = (1.0, 2.0, 4.0)
+# While NonKYC answers 429, requests wait with a back-off shared by every request (1, 2, 4 ... 30 s); one request
+# is retried RATE_LIMITED_RETRIES times before its caller gets the 429 (and tries again at its next turn).
+RATE_LIMIT_BACKOFF_INITIAL = 1.0
+RATE_LIMIT_BACKOFF_MAX = 30.0
+RATE_LIMITED_RETRIES = 3
 
 # Market orders on markets with `allowMarketOrders: false` (emulated). Such a MARKET order is sent as a limit order at
 # the best opposite price of the local book moved by this slippage limit (a buy at most 2 % above the best ask, a sell

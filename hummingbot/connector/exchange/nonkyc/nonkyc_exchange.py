@@ -1,9 +1,8 @@
 import asyncio
 import math
 import time
-from collections import defaultdict
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import aiohttp
 from bidict import bidict
@@ -18,6 +17,8 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source impo
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
+from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
@@ -27,6 +28,7 @@ from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState,
 from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
 from hummingbot.core.data_type.trade_fee import TokenAmount, TradeFeeBase
 from hummingbot.core.data_type.user_stream_tracker_data_source import UserStreamTrackerDataSource
+from hummingbot.core.network_iterator import NetworkStatus
 from hummingbot.core.web_assistant.connections.data_types import RESTMethod
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
@@ -34,11 +36,14 @@ _CREATED_ORDER_STATES = (OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderStat
 
 
 class NonkycExchange(ExchangePyBase):
-    # Trades of /account/trades are requested from a little before the last poll (or the order's creation), so that
-    # clock differences never hide a fill; fills already recorded are skipped by their trade id.
-    TRADES_SINCE_MARGIN_MS = 5 * 60 * 1000
-    TRADES_MAX_PAGES = 10
+    # Trades of /account/trades are requested from a little before the cursor (or the order's creation), so that
+    # clock differences and trades recorded a little late never hide a fill; fills already recorded are skipped by
+    # their trade id.
+    TRADES_SINCE_MARGIN_MS = 60 * 1000
     MARKETS_CACHE_SECONDS = 60.0
+    UNTRACKED_ORDERS_SHOWN = 5
+    # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
+    LAST_PRICES_REFRESH_INTERVAL = 30.0
 
     web_utils = web_utils
 
@@ -58,12 +63,23 @@ class NonkycExchange(ExchangePyBase):
         self._trading_pairs = trading_pairs or []
         self._markets_cache: Optional[Tuple[float, List[Dict[str, Any]]]] = None
         self._markets_lock = asyncio.Lock()
-        self._fill_cursors_ms: Dict[str, int] = {}
         self._asset_names = nonkyc_utils.AssetNames()
         # Bounded memories of what was logged once: a bot runs for months.
         self._logged_unknown_statuses = RecentKeys()
         self._logged_untracked_orders = RecentKeys()
         self._logged_ambiguous_tickers = RecentKeys()
+        self._logged_answer_shapes = RecentKeys()
+        self._rate_limit_gate = RateLimitGate(logger=self.logger, sleep=lambda delay: self._sleep(delay),
+                                              clock=lambda: self._time())
+        # REST reconciliation: every account trade older than the cursor (server ms) has been read; the filled
+        # amounts NonKYC reported per order; the reported amounts for which an order's fills were read again.
+        self._trades_cursor_ms: Optional[int] = None
+        self._trades_truncation_logged = False
+        self._account_trades_lock = asyncio.Lock()
+        self._reported_executed: Dict[str, Decimal] = {}
+        self._fill_rereads: Dict[str, Decimal] = {}
+        self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
+        self._last_prices_lock = asyncio.Lock()
         super().__init__(balance_asset_limit, rate_limits_share_pct)
         # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
         self._set_order_book_tracker(NonkycOrderBookTracker(
@@ -149,6 +165,11 @@ class NonkycExchange(ExchangePyBase):
             domain=self.domain)
 
     @property
+    def rate_limit_gate(self) -> RateLimitGate:
+        """The back-off shared by every REST request while NonKYC answers 429 (`limited`, `max_delay`, ...)."""
+        return self._rate_limit_gate
+
+    @property
     def stream_statistics(self) -> Dict[str, int]:
         """
         What the WebSocket streams went through since the connector was created: the order book re-subscriptions
@@ -172,26 +193,32 @@ class NonkycExchange(ExchangePyBase):
                            timeout: Optional[float] = None) -> Any:
         """
         The one way this connector calls the REST API. Every failed answer raises NonkycAPIError (an HTTP 200 answer
-        with an `error` body included); a 429 is retried after a back-off, a refused nonce once after a fresh server
-        time. Timeouts and network errors are raised as they are. The base's `overwrite_url`, `return_err` and
-        `headers` are not taken: nothing here needs them.
+        with an `error` body included). A 429 goes through the rate-limit gate (a back-off shared by every request,
+        one warning per episode) and is retried RATE_LIMITED_RETRIES times; a refused nonce is retried once after a
+        fresh server time. Timeouts and network errors are raised as they are. The base's `overwrite_url`,
+        `return_err` and `headers` are not taken: nothing here needs them.
         """
-        rate_limit_delays = iter(CONSTANTS.RATE_LIMITED_RETRY_DELAYS)
+        rate_limited_retries = 0
         time_resynchronized = False
         while True:
-            try:
-                return await self._send_api_request(path_url, method, params, data, is_auth_required, limit_id, timeout)
-            except web_utils.NonkycAPIError as error:
-                delay = next(rate_limit_delays, None) if error.is_rate_limited else None
-                if delay is not None:
-                    self.logger().warning(
-                        f"NonKYC answered 429 (rate limited) to {method.name} {path_url}; retrying in {delay} s.")
-                    await self._sleep(delay)
-                elif not time_resynchronized and self._is_request_exception_related_to_time_synchronizer(error):
+            async with self._rate_limit_gate.turn():
+                try:
+                    result = await self._send_api_request(
+                        path_url, method, params, data, is_auth_required, limit_id, timeout)
+                except web_utils.NonkycAPIError as error:
+                    if error.is_rate_limited:
+                        self._rate_limit_gate.rate_limited(f"{method.name} {path_url}", error.retry_after)
+                        if rate_limited_retries < CONSTANTS.RATE_LIMITED_RETRIES:
+                            rate_limited_retries += 1
+                            continue
+                    if error.is_rate_limited or time_resynchronized or \
+                            not self._is_request_exception_related_to_time_synchronizer(error):
+                        raise
                     time_resynchronized = True
-                    await self._update_time_synchronizer()
                 else:
-                    raise
+                    self._rate_limit_gate.succeeded()
+                    return result
+            await self._update_time_synchronizer()
 
     async def _send_api_request(self,
                                 path_url: str,
@@ -215,6 +242,82 @@ class NonkycExchange(ExchangePyBase):
             timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
         )
         return await web_utils.answer_body(response, method=method, path=path_url, url=url)
+
+    async def _update_time_synchronizer(self, pass_on_non_cancelled_error: bool = False):
+        """
+        The server time (GET /time, at each status poll). While NonKYC rate limits, the clock offset is kept and
+        /time is not asked: the rate-limit gate says when the limiting ends.
+        """
+        if self._rate_limit_gate.limited:
+            return
+        try:
+            await self._time_synchronizer.update_server_time_offset_with_time_provider(
+                time_provider=self._server_time_ms())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if not pass_on_non_cancelled_error:
+                self.logger().exception(f"Error requesting time from {self.name_cap} server")
+                raise
+
+    async def _server_time_ms(self) -> float:
+        """
+        The time provider of the clock synchronisation. A 429 answer gives the synchronizer its own estimate of the
+        time over the request, a sample at its current offset: the clock does not move, and the synchronizer logs
+        no "could not refresh server time" warning of its own (the rate-limit gate has warned once).
+        """
+        started = self._time_synchronizer.time()
+        try:
+            server_time_ms = await web_utils.get_current_server_time(throttler=self._throttler, domain=self.domain)
+        except web_utils.NonkycAPIError as error:
+            if not error.is_rate_limited:
+                raise
+            self._rate_limit_gate.rate_limited(f"GET {CONSTANTS.SERVER_TIME_PATH_URL}", error.retry_after)
+            return (started + self._time_synchronizer.time()) / 2 * 1e3
+        self._rate_limit_gate.succeeded()
+        return server_time_ms
+
+    async def check_network(self) -> NetworkStatus:
+        """
+        Connected when NonKYC answers, 429 included: a rate-limited exchange is there, and Hummingbot stops the whole
+        network (order books, streams, polls) of a connector that is not connected.
+        """
+        if self._rate_limit_gate.limited:
+            return NetworkStatus.CONNECTED
+        try:
+            await self._make_network_check_request()
+        except asyncio.CancelledError:
+            raise
+        except web_utils.NonkycAPIError as error:
+            return NetworkStatus.CONNECTED if error.is_rate_limited else NetworkStatus.NOT_CONNECTED
+        except Exception:
+            return NetworkStatus.NOT_CONNECTED
+        return NetworkStatus.CONNECTED
+
+    def _list_in_answer(self, answer: Any, path: str) -> List[Any]:
+        """
+        The list a listing endpoint answers. The notes describe a plain list; a list wrapped in an object (under
+        `data`, `result`, `items`, `orders` or `trades`) is accepted too, and logged once.
+        """
+        if isinstance(answer, list):
+            return answer
+        if isinstance(answer, dict):
+            for key in ("data", "result", "items", "orders", "trades"):
+                if isinstance(answer.get(key), list):
+                    if self._logged_answer_shapes.add((path, key)):
+                        self.logger().warning(f"NonKYC answered {path} with an object holding the list under "
+                                              f"{key!r} instead of a plain list; reading that list.")
+                    return answer[key]
+        raise IOError(f"Unexpected answer to {path}: {answer}")
+
+    def _log_failed_request(self, context: str, error: Exception):
+        """
+        A REST step that failed and is simply tried again later: a 429 is logged at debug level (the rate-limit gate
+        has warned once), anything else as a warning with the error.
+        """
+        rate_limited = isinstance(error, web_utils.NonkycAPIError) and error.is_rate_limited
+        log = self.logger().debug if rate_limited else self.logger().warning
+        log(f"{context}. Error: {type(error).__name__}: {error}")
 
     def _is_request_exception_related_to_time_synchronizer(self, request_exception: Exception) -> bool:
         return isinstance(request_exception, web_utils.NonkycAPIError) and request_exception.may_be_stale_nonce
@@ -352,19 +455,31 @@ class NonkycExchange(ExchangePyBase):
     # === Prices ===
 
     async def get_last_traded_prices(self, trading_pairs: List[str]) -> Dict[str, float]:
-        """Last prices of many pairs with a single /tickers call."""
-        tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
-        trading_pair_of_symbol = await self.trading_pair_symbol_map()
-        wanted = set(trading_pairs)
-        prices = {}
-        for ticker in tickers if isinstance(tickers, list) else []:
-            try:
-                trading_pair = trading_pair_of_symbol.get(f"{ticker['base_currency']}/{ticker['target_currency']}")
-                if trading_pair in wanted:
+        """
+        Last prices of many pairs from one /tickers call, shared by every caller for LAST_PRICES_REFRESH_INTERVAL
+        seconds: the order-book tracker asks every few seconds for each pair without a recent trade.
+        """
+        prices = await self._all_last_traded_prices()
+        return {trading_pair: prices[trading_pair] for trading_pair in trading_pairs if trading_pair in prices}
+
+    async def _all_last_traded_prices(self) -> Dict[str, float]:
+        async with self._last_prices_lock:
+            cache = self._last_prices
+            if cache is not None and time.monotonic() - cache[0] < self.LAST_PRICES_REFRESH_INTERVAL:
+                return cache[1]
+            tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
+            trading_pair_of_symbol = await self.trading_pair_symbol_map()
+            prices = {}
+            for ticker in tickers if isinstance(tickers, list) else []:
+                try:
+                    trading_pair = trading_pair_of_symbol.get(f"{ticker['base_currency']}/{ticker['target_currency']}")
+                    if trading_pair is None:
+                        continue
                     prices[trading_pair] = float(Decimal(str(ticker["last_price"])))
-            except (KeyError, TypeError, ArithmeticError):
-                self.logger().debug(f"Skipping malformed NonKYC ticker {ticker}.")
-        return prices
+                except (KeyError, TypeError, ArithmeticError):
+                    self.logger().debug(f"Skipping malformed NonKYC ticker {ticker}.")
+            self._last_prices = (time.monotonic(), prices)
+            return prices
 
     async def _get_last_traded_price(self, trading_pair: str) -> float:
         prices = await self.get_last_traded_prices(trading_pairs=[trading_pair])
@@ -667,6 +782,7 @@ class NonkycExchange(ExchangePyBase):
                 continue
             self.logger().info(f"The {description} exists on NonKYC with id {order_data.get('id')} despite the "
                                f"ambiguous create answer; tracking it.")
+            self._order_tracker.order_found(order.client_order_id)
             return order_data
         if not_found_error is not None:
             raise IOError(f"The {description} was not created: NonKYC does not know it after an ambiguous create "
@@ -678,10 +794,19 @@ class NonkycExchange(ExchangePyBase):
     # === Cancels ===
 
     async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
-        result = await self._api_post(
-            path_url=CONSTANTS.CANCEL_ORDER_PATH_URL,
-            data={"id": tracked_order.exchange_order_id or order_id},
-            is_auth_required=True)
+        if self._order_tracker.is_waiting_for_fills(order_id):
+            self.logger().info(f"Not cancelling order {order_id} ({tracked_order.trading_pair}): NonKYC reports it "
+                               f"filled; it completes once its fills are recorded.")
+            return False
+        try:
+            result = await self._api_post(
+                path_url=CONSTANTS.CANCEL_ORDER_PATH_URL,
+                data={"id": tracked_order.exchange_order_id or order_id},
+                is_auth_required=True)
+        except asyncio.TimeoutError as error:
+            # Hummingbot counts a cancel time-out as "order not found"; it only means that no answer came.
+            raise IOError(f"No answer from NonKYC cancelling order {order_id} ({tracked_order.trading_pair}) within "
+                          f"{CONSTANTS.REST_REQUEST_TIMEOUT} s.") from error
         if self._is_successful_cancel_answer(result, tracked_order):
             return True
         self.logger().warning(f"Unexpected answer cancelling order {order_id} (exchange id "
@@ -701,9 +826,84 @@ class NonkycExchange(ExchangePyBase):
 
     # === Order status ===
 
+    def _create_order_tracker(self) -> NonkycOrderTracker:
+        return NonkycOrderTracker(connector=self)
+
+    async def _update_order_status(self):
+        """
+        The order part of a status poll: the states first (one /account/orders listing, /getorder only for the
+        orders it cannot confirm), then the fills of every tracked order (one account-wide /account/trades read), so
+        that a FILLED state seen in this poll finds its fills in the same poll.
+        """
+        await self._update_orders()
+        await self._update_orders_fills(list(self._order_tracker.all_fillable_orders.values()))
+        self._forget_orders_no_longer_tracked()
+
+    async def _update_orders(self):
+        """
+        States of the tracked orders from NonKYC's active orders (`/account/orders?status=active`, paged at 500,
+        whatever the number of pairs and orders). The orders it lists are confirmed by it; the others (filled,
+        cancelled, not created, or beyond a listing too long to page) are looked up one by one. A failed listing
+        changes nothing: the orders keep their state until the next poll.
+        """
+        orders = list(self.in_flight_orders.values())
+        if not orders:
+            return
+        try:
+            active_orders, complete = await self._fetch_active_orders()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._log_failed_request(f"Could not list NonKYC's active orders; the {len(orders)} tracked orders keep "
+                                     f"their state and are checked again at the next poll", error)
+            return
+        listed_client_ids, _ = self._update_orders_listed_as_active(active_orders)
+        to_look_up = [order for order in orders if order.client_order_id not in listed_client_ids]
+        if to_look_up and not complete:
+            self.logger().debug(f"NonKYC lists more active orders than can be paged; looking up "
+                                f"{len(to_look_up)} tracked orders one by one.")
+        await self._update_orders_with_error_handler(
+            orders=to_look_up, error_handler=self._handle_update_error_for_active_order)
+
+    async def _fetch_active_orders(self) -> Tuple[List[Any], bool]:
+        """The account's active orders (every pair), and whether the list is complete (`skip` stops at 500)."""
+        active_orders: List[Any] = []
+        skip = 0
+        while True:
+            params = {"status": CONSTANTS.ACCOUNT_ORDERS_STATUS_ACTIVE, "limit": CONSTANTS.ACCOUNT_ORDERS_PAGE_LIMIT}
+            if skip:
+                params["skip"] = skip
+            page = self._list_in_answer(
+                await self._api_get(path_url=CONSTANTS.ACCOUNT_ORDERS_PATH_URL, params=params, is_auth_required=True),
+                CONSTANTS.ACCOUNT_ORDERS_PATH_URL)
+            active_orders.extend(page)
+            if len(page) < CONSTANTS.ACCOUNT_ORDERS_PAGE_LIMIT:
+                return active_orders, True
+            skip += CONSTANTS.ACCOUNT_ORDERS_PAGE_LIMIT
+            if skip > CONSTANTS.MAX_PAGE_SKIP:
+                return active_orders, False
+
+    async def _handle_update_error_for_active_order(self, order: InFlightOrder, error: Exception):
+        """
+        Only NonKYC's "order not found" (20002) counts towards declaring an order lost (and failed). Rate limits,
+        5xx, Cloudflare pages, timeouts and network errors say nothing about the order: it is looked up again at
+        the next poll. (Hummingbot's default counts every error as "not found".)
+        """
+        description = f"order {order.client_order_id} ({order.trading_pair}, exchange id {order.exchange_order_id})"
+        if self._is_order_not_found(error):
+            count = self._order_tracker.not_found_count(order.client_order_id) + 1
+            self.logger().warning(
+                f"NonKYC does not know {description} (code 20002, {error.message}); not found {count} time(s) in a "
+                f"row, it is declared lost after {self._order_tracker.lost_order_count_limit + 1}.")
+            await self._order_tracker.process_order_not_found(order.client_order_id)
+        else:
+            self._log_failed_request(f"Could not look up {description}; it stays tracked and is looked up again at "
+                                     f"the next poll", error)
+
     async def _request_order_status(self, tracked_order: InFlightOrder) -> OrderUpdate:
         order_data = await self._get_order_from_exchange(
             tracked_order.exchange_order_id or tracked_order.client_order_id)
+        self._order_tracker.order_found(tracked_order.client_order_id)
         return self._order_update_from_exchange_order(tracked_order, order_data)
 
     async def _get_order_from_exchange(self, order_reference: str) -> Dict[str, Any]:
@@ -717,13 +917,37 @@ class NonkycExchange(ExchangePyBase):
         return order_data
 
     def _order_update_from_exchange_order(self, order: InFlightOrder, order_data: Dict[str, Any]) -> OrderUpdate:
+        """
+        The update of an order from NonKYC's view of it (REST order, WS report, create answer). The filled amount
+        NonKYC reports is remembered (fills missing from it are read again) and passed on to the tracker, which
+        completes a FILLED order only once those fills are recorded.
+        """
+        executed = self._executed_quantity(order_data)
+        if executed is not None and executed > self._reported_executed.get(order.client_order_id, Decimal(0)):
+            self._reported_executed[order.client_order_id] = executed
         return OrderUpdate(
             client_order_id=order.client_order_id,
             exchange_order_id=str(order_data.get("id") or order.exchange_order_id or "") or None,
             trading_pair=order.trading_pair,
             update_timestamp=self._exchange_timestamp(order_data),
             new_state=self._order_state_from_status(order_data.get("status"), order),
+            misc_updates={NonkycOrderTracker.EXECUTED_AMOUNT_KEY: executed} if executed is not None else None,
         )
+
+    @staticmethod
+    def _executed_quantity(order_data: Dict[str, Any]) -> Optional[Decimal]:
+        """`executedQuantity` (cumulative) of an order, or None when absent or unreadable."""
+        try:
+            executed = Decimal(str(order_data["executedQuantity"]))
+        except (KeyError, TypeError, ArithmeticError):
+            return None
+        return executed if executed.is_finite() and executed >= 0 else None
+
+    def _forget_orders_no_longer_tracked(self):
+        fillable = self._order_tracker.all_fillable_orders
+        for memory in (self._reported_executed, self._fill_rereads):
+            for client_order_id in [key for key in memory if key not in fillable]:
+                del memory[client_order_id]
 
     def _order_state_from_status(self, status: Any, order: InFlightOrder) -> OrderState:
         """
@@ -752,71 +976,123 @@ class NonkycExchange(ExchangePyBase):
     # === Fills ===
 
     async def _update_orders_fills(self, orders: List[InFlightOrder]):
-        """One /account/trades request per trading pair for all the orders of that pair, not one per order."""
-        fillable_ids = set(self._order_tracker.all_fillable_orders)
-        self._fill_cursors_ms = {key: value for key, value in self._fill_cursors_ms.items() if key in fillable_ids}
-        orders_by_pair: Dict[str, List[InFlightOrder]] = defaultdict(list)
-        for order in orders:
-            orders_by_pair[order.trading_pair].append(order)
-        for trading_pair, pair_orders in orders_by_pair.items():
+        """
+        Fills from /account/trades: one account-wide read (every pair, no `symbol`) records the fills of every order
+        this bot tracks; `orders` only says whether there is anything to read. Trades of orders the bot does not track
+        are skipped quietly. A read that fails is logged and keeps what it had read; the next poll starts again where
+        the reading stopped.
+        """
+        if not any(order.exchange_order_id for order in orders):
+            return
+        async with self._account_trades_lock:
             try:
-                trade_updates = await self._trade_updates_for_orders(trading_pair, pair_orders)
-            except Exception as request_error:
-                self.logger().warning(
-                    f"Failed to fetch trade updates for {trading_pair} (orders "
-                    f"{', '.join(order.client_order_id for order in pair_orders)}). Error: {request_error}",
-                    exc_info=request_error)
-                continue
-            for trade_update in trade_updates:
-                self._process_trade_update(trade_update)
+                await self._read_account_trades()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._log_failed_request(
+                    f"Failed to read the account trades (fills of "
+                    f"{', '.join(order.client_order_id for order in orders)}); reading again from the same point at "
+                    f"the next poll", error)
 
-    async def _all_trade_updates_for_order(self, order: InFlightOrder) -> List[TradeUpdate]:
-        return await self._trade_updates_for_orders(order.trading_pair, [order])
-
-    async def _trade_updates_for_orders(self, trading_pair: str, orders: Iterable[InFlightOrder]) -> List[TradeUpdate]:
-        orders_by_exchange_id = {order.exchange_order_id: order for order in orders if order.exchange_order_id}
-        if not orders_by_exchange_id:
-            return []
+    async def _read_account_trades(self):
+        """
+        Reads the account trades since the cursor (less TRADES_SINCE_MARGIN_MS, so that trades recorded a little late
+        are never skipped; fills already recorded are dropped by their trade id), page by page. The cursor moves as
+        far as the trades read, and to the time of the first request once every trade is read.
+        """
         request_time_ms = int(self._time_synchronizer.time() * 1e3)
-        since_ms = min(self._fill_cursor_ms(order, request_time_ms) for order in orders_by_exchange_id.values())
-        trades = await self._fetch_account_trades(trading_pair, max(since_ms - self.TRADES_SINCE_MARGIN_MS, 0))
-        trade_updates = []
-        for trade in trades:
-            order = orders_by_exchange_id.get(str(trade.get("orderid"))) if isinstance(trade, dict) else None
-            if order is None:
-                continue
-            try:
-                trade_updates.append(self._trade_update_from_account_trade(order, trade))
-            except Exception:
-                self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order {order.client_order_id} "
-                                        f"({trading_pair}).")
-        for order in orders_by_exchange_id.values():
-            self._fill_cursors_ms[order.client_order_id] = request_time_ms
-        return trade_updates
+        start_ms = self._account_trades_start_ms(request_time_ms)
+        pages = AccountTradesPages(self._fetch_account_trades_page,
+                                   since_ms=max(start_ms - self.TRADES_SINCE_MARGIN_MS, 0))
+        async for trades in pages.pages():
+            self._record_account_trades(trades)
+            if pages.read_until_ms is not None:
+                self._trades_cursor_ms = max(start_ms, pages.read_until_ms)
+        if pages.complete:
+            self._trades_cursor_ms = request_time_ms
+            self._trades_truncation_logged = False
+            self._read_again_fills_not_found(request_time_ms)
+        elif pages.truncated and not self._trades_truncation_logged:
+            self._trades_truncation_logged = True
+            self.logger().warning(
+                f"NonKYC lists /account/trades {pages.order or 'in one millisecond'} and more trades than its skip "
+                f"limit (500) lets read follow {pages.since_ms}: the older ones cannot be read now, so the next poll "
+                f"reads from the same point again. Their fills can still arrive through the private stream.")
+        else:
+            self.logger().info(f"Read {pages.requests} pages of account trades in this poll; the next poll goes on "
+                               f"from {self._trades_cursor_ms}.")
 
-    def _fill_cursor_ms(self, order: InFlightOrder, now_ms: int) -> int:
-        if order.client_order_id in self._fill_cursors_ms:
-            return self._fill_cursors_ms[order.client_order_id]
+    def _account_trades_start_ms(self, now_ms: int) -> int:
+        """The cursor, or the creation of the oldest order with fills to read when there is no (older) cursor."""
+        orders = [order for order in self._order_tracker.all_fillable_orders.values() if order.exchange_order_id]
+        oldest_order_ms = min((self._creation_ms(order, now_ms) for order in orders), default=now_ms)
+        return oldest_order_ms if self._trades_cursor_ms is None else max(self._trades_cursor_ms, oldest_order_ms)
+
+    @staticmethod
+    def _creation_ms(order: InFlightOrder, now_ms: int) -> int:
         created = order.creation_timestamp
         if created and not math.isnan(created) and created > 0:
             return int(created * 1e3)
         return now_ms - 24 * 60 * 60 * 1000
 
-    async def _fetch_account_trades(self, trading_pair: str, since_ms: int) -> List[Dict[str, Any]]:
-        symbol = await self.exchange_symbol_associated_to_pair(trading_pair=trading_pair)
-        trades: List[Dict[str, Any]] = []
-        for page in range(self.TRADES_MAX_PAGES):
-            params = {"symbol": symbol, "since": since_ms, "limit": CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT}
-            if page > 0:
-                params["skip"] = page * CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT
-            batch = await self._api_get(
-                path_url=CONSTANTS.ACCOUNT_TRADES_PATH_URL, params=params, is_auth_required=True)
-            if not isinstance(batch, list):
-                raise IOError(f"Unexpected answer to {CONSTANTS.ACCOUNT_TRADES_PATH_URL} for {trading_pair}: {batch}")
-            trades.extend(batch)
-            if len(batch) < CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT:
-                break
-        return trades
+    async def _fetch_account_trades_page(self, params: Dict[str, Any]) -> List[Any]:
+        answer = await self._api_get(path_url=CONSTANTS.ACCOUNT_TRADES_PATH_URL, params=params, is_auth_required=True)
+        return self._list_in_answer(answer, CONSTANTS.ACCOUNT_TRADES_PATH_URL)
+
+    def _record_account_trades(self, trades: List[Any]):
+        orders = self._order_tracker.all_fillable_orders_by_exchange_order_id
+        for trade in trades:
+            order = orders.get(str(trade.get("orderid"))) if isinstance(trade, dict) else None
+            if order is None:
+                continue  # a trade of an order this bot does not track
+            try:
+                self._process_trade_update(self._trade_update_from_account_trade(order, trade))
+            except Exception:
+                self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order {order.client_order_id} "
+                                        f"({order.trading_pair}).")
+
+    def _read_again_fills_not_found(self, now_ms: int):
+        """
+        After a complete read, a tracked order whose filled amount (as NonKYC reports it) is still above its recorded
+        fills has fills the reading missed (e.g. trades made before its exchange id was known): the cursor goes back
+        to the order's creation, once for each filled amount reported.
+        """
+        for order in list(self.in_flight_orders.values()):
+            reported = self._reported_executed.get(order.client_order_id)
+            if (reported is None or order.executed_amount_base >= reported
+                    or self._fill_rereads.get(order.client_order_id, Decimal(-1)) >= reported):
+                continue
+            self._fill_rereads[order.client_order_id] = reported
+            self._trades_cursor_ms = min(self._trades_cursor_ms, self._creation_ms(order, now_ms))
+            self.logger().info(
+                f"NonKYC reports {reported} {order.base_asset} filled for order {order.client_order_id} "
+                f"({order.trading_pair}), but the account trades read so far hold {order.executed_amount_base}: the "
+                f"next poll reads them again from the order's creation.")
+
+    async def _all_trade_updates_for_order(self, order: InFlightOrder) -> List[TradeUpdate]:
+        """All the fills of one order (its pair's account trades since its creation; the polls do not use this)."""
+        if not order.exchange_order_id:
+            return []
+        symbol = await self.exchange_symbol_associated_to_pair(trading_pair=order.trading_pair)
+        now_ms = int(self._time_synchronizer.time() * 1e3)
+
+        async def fetch(params: Dict[str, Any]) -> List[Any]:
+            return await self._fetch_account_trades_page({"symbol": symbol, **params})
+
+        pages = AccountTradesPages(fetch, since_ms=max(self._creation_ms(order, now_ms) - self.TRADES_SINCE_MARGIN_MS,
+                                                       0))
+        trade_updates = []
+        async for trades in pages.pages():
+            for trade in trades:
+                if not isinstance(trade, dict) or str(trade.get("orderid")) != order.exchange_order_id:
+                    continue
+                try:
+                    trade_updates.append(self._trade_update_from_account_trade(order, trade))
+                except Exception:
+                    self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order "
+                                            f"{order.client_order_id} ({order.trading_pair}).")
+        return trade_updates
 
     def _trade_update_from_account_trade(self, order: InFlightOrder, trade: Dict[str, Any]) -> TradeUpdate:
         """A fill from /account/trades: `side` is capitalised ("Buy"), the fee is in the quote asset by default."""
@@ -874,6 +1150,15 @@ class NonkycExchange(ExchangePyBase):
         self._order_tracker.process_trade_update(trade_update)
 
     # === Balances ===
+
+    async def _update_all_balances(self):
+        """The balance part of a status poll: a failure keeps the balances and is logged (429s quietly)."""
+        try:
+            await self._update_balances()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._log_failed_request("Failed to update balances; they are read again at the next poll", error)
 
     async def _update_balances(self):
         balances = await self._api_get(path_url=CONSTANTS.BALANCES_PATH_URL, is_auth_required=True)
@@ -989,7 +1274,8 @@ class NonkycExchange(ExchangePyBase):
         """
         Reconciles the tracked orders with the exchange's active orders after each (re)subscription: the listed ones
         are updated, tracked open orders missing from the list get an immediate status and fills check (they may
-        have been filled or cancelled while the stream was down), untracked ones are left alone.
+        have been filled or cancelled while the stream was down), untracked ones are left alone. A failed look-up
+        only counts when NonKYC answers "order not found".
         """
         active_orders = event_message["result"]
         if not isinstance(active_orders, list):
@@ -1001,32 +1287,49 @@ class NonkycExchange(ExchangePyBase):
             self.logger().info(f"Tracked open orders absent from NonKYC's active orders: "
                                f"{', '.join(order.client_order_id for order in missing)}; checking their status and "
                                f"fills.")
-        if missing or filled_meanwhile:
-            await self._update_orders_fills(filled_meanwhile + missing)
-        if missing:
             await self._update_orders_with_error_handler(
                 orders=missing, error_handler=self._handle_update_error_for_active_order)
+        if missing or filled_meanwhile:
+            await self._update_orders_fills(filled_meanwhile + missing)
 
     def _update_orders_listed_as_active(self, active_orders: List[Any]) -> Tuple[Set[str], List[InFlightOrder]]:
-        """Updates the tracked orders of the list. Returns their client ids and those that were filled meanwhile."""
+        """
+        Updates the tracked orders of a list of active orders (WS `activeOrders` or REST `/account/orders`): each
+        listed order is found (its not-found count starts again) and takes the listed state when it differs. Returns
+        the client ids listed and the orders whose listed filled amount is above their recorded fills.
+        """
         listed_client_ids = set()
         filled_meanwhile = []
+        untracked = []
         for order_data in active_orders:
             order = self._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) else None
             if order is None:
-                self._log_untracked_active_order(order_data)
+                untracked.append(order_data)
                 continue
             listed_client_ids.add(order.client_order_id)
-            if Decimal(str(order_data.get("executedQuantity") or "0")) > order.executed_amount_base:
+            self._order_tracker.order_found(order.client_order_id)
+            if order.client_order_id not in self._order_tracker.active_orders or order.is_done:
+                continue  # finished meanwhile: a listing taken before that must not reopen it
+            order_update = self._order_update_from_exchange_order(order, order_data)
+            executed = self._executed_quantity(order_data)
+            if executed is not None and executed > order.executed_amount_base:
                 filled_meanwhile.append(order)
-            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
+            changed = (order_update.new_state, order_update.exchange_order_id)
+            if changed != (order.current_state, order.exchange_order_id):
+                self._order_tracker.process_order_update(order_update)
+        self._log_untracked_active_orders(untracked)
         return listed_client_ids, filled_meanwhile
 
-    def _log_untracked_active_order(self, order_data: Any):
-        key = str(order_data.get("id") if isinstance(order_data, dict) else order_data)
-        if self._logged_untracked_orders.add(key):
-            self.logger().info(f"NonKYC reports an active order this bot does not track; leaving it alone: "
-                               f"{order_data}")
+    def _log_untracked_active_orders(self, orders_data: List[Any]):
+        """One line for the active orders of the account this bot does not track and has not reported yet."""
+        new = [order_data for order_data in orders_data if self._logged_untracked_orders.add(
+            str(order_data.get("id") if isinstance(order_data, dict) else order_data))]
+        if new:
+            shown = ", ".join(str(order_data) for order_data in new[:self.UNTRACKED_ORDERS_SHOWN])
+            hidden = len(new) - self.UNTRACKED_ORDERS_SHOWN
+            more = f" and {hidden} more" if hidden > 0 else ""
+            self.logger().info(f"NonKYC reports {len(new)} active order(s) this bot does not track; leaving them "
+                               f"alone: {shown}{more}")
 
     async def _process_balances_event(self, event_message: Dict[str, Any]):
         """`currentBalances` carries a list under `result`; `balanceUpdate` one entry (or a list) under `params`."""

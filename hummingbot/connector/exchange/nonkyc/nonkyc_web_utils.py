@@ -102,7 +102,8 @@ class NonkycAPIError(IOError):
                  method: str,
                  path: str,
                  body: str = "",
-                 url: Optional[str] = None):
+                 url: Optional[str] = None,
+                 retry_after: Optional[float] = None):
         self.http_status = http_status
         self.code = code
         self.message = message
@@ -110,17 +111,19 @@ class NonkycAPIError(IOError):
         self.path = path
         self.body = body
         self.url = url or path
+        self.retry_after = retry_after  # seconds, from a `Retry-After` header (429 answers)
         super().__init__(self._text())
 
     @classmethod
-    def from_answer(cls, http_status: int, body: str, method: str, path: str, url: Optional[str] = None
-                    ) -> "NonkycAPIError":
+    def from_answer(cls, http_status: int, body: str, method: str, path: str, url: Optional[str] = None,
+                    retry_after: Optional[float] = None) -> "NonkycAPIError":
         """The error of an answer: code and message of its error body, or the shortened body when it is not JSON."""
         parsed = _json_or_none(body)
         error = (error_in_response(parsed) or {}) if parsed is not None else {"message": shortened_body(body)}
         code = error.get("code")
         return cls(http_status=http_status, code=code if isinstance(code, int) else None,
-                   message=str(error.get("message") or ""), method=method, path=path, body=body, url=url)
+                   message=str(error.get("message") or ""), method=method, path=path, body=body, url=url,
+                   retry_after=retry_after)
 
     @property
     def is_order_not_found(self) -> bool:
@@ -166,7 +169,17 @@ async def answer_body(response: RESTResponse, method: RESTMethod, path: str, url
     body = _json_or_none(text)
     if response.status < 400 and body is not None and error_in_response(body) is None:
         return body
-    raise NonkycAPIError.from_answer(http_status=response.status, body=text, method=method.name, path=path, url=url)
+    raise NonkycAPIError.from_answer(http_status=response.status, body=text, method=method.name, path=path, url=url,
+                                     retry_after=_retry_after_seconds(response.headers))
+
+
+def _retry_after_seconds(headers: Any) -> Optional[float]:
+    """The `Retry-After` header in seconds (the HTTP-date form is not used by NonKYC and is ignored)."""
+    try:
+        value = float((headers or {}).get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
 
 
 def shortened_body(body: str) -> str:

@@ -344,28 +344,43 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
         url = self.configure_erroneous_cancelation_response(order=erroneous_order, mock_api=mock_api)
         return [url]
 
+    # A status poll lists the active orders (/account/orders?status=active) and looks up with /getorder only the
+    # tracked orders that list does not show: an open or partly filled order is confirmed by the list alone.
+
+    def _active_orders_url(self) -> str:
+        return web_utils.private_rest_url(CONSTANTS.ACCOUNT_ORDERS_PATH_URL)
+
+    def _configure_active_orders(self, mock_api: aioresponses, orders: List[Dict[str, Any]],
+                                 callback: Optional[Callable] = None) -> str:
+        url = self._active_orders_url()
+        mock_api.get(url_regex(url, with_query=True), body=json.dumps(orders), callback=callback)
+        return url
+
     def configure_completely_filled_order_status_response(
             self, order: InFlightOrder, mock_api: aioresponses,
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> List[str]:
         body = NonkycExchangeShapes.order(order, "Filled", executed=order.amount,
                                           exchange_symbol=self.exchange_trading_pair)
-        return [self._configure_order_status(order, mock_api, body, callback=callback)]
+        return [self._configure_active_orders(mock_api, []),
+                self._configure_order_status(order, mock_api, body, callback=callback)]
 
     def configure_canceled_order_status_response(
             self, order: InFlightOrder, mock_api: aioresponses,
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> List[str]:
         body = NonkycExchangeShapes.order(order, "Cancelled", exchange_symbol=self.exchange_trading_pair)
-        return [self._configure_order_status(order, mock_api, body, callback=callback)]
+        return [self._configure_active_orders(mock_api, []),
+                self._configure_order_status(order, mock_api, body, callback=callback)]
 
     def configure_open_order_status_response(
             self, order: InFlightOrder, mock_api: aioresponses,
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> List[str]:
         body = NonkycExchangeShapes.order(order, "Active", exchange_symbol=self.exchange_trading_pair)
-        return [self._configure_order_status(order, mock_api, body, callback=callback)]
+        return [self._configure_active_orders(mock_api, [body], callback=callback)]
 
     def configure_http_error_order_status_response(
             self, order: InFlightOrder, mock_api: aioresponses,
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> str:
+        self._configure_active_orders(mock_api, [])
         url = self._order_status_url(order)
         mock_api.get(url_regex(url), status=500, body="Internal server error", callback=callback)
         return url
@@ -375,12 +390,13 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> str:
         body = NonkycExchangeShapes.order(order, "Partly Filled", executed=self.expected_partial_fill_amount,
                                           exchange_symbol=self.exchange_trading_pair)
-        return self._configure_order_status(order, mock_api, body, callback=callback)
+        return self._configure_active_orders(mock_api, [body], callback=callback)
 
     def configure_order_not_found_error_order_status_response(
             self, order: InFlightOrder, mock_api: aioresponses,
             callback: Optional[Callable] = lambda *args, **kwargs: None) -> List[str]:
         body = {"error": {"code": 20002, "message": "Order not found"}}
+        self._configure_active_orders(mock_api, [])
         return [self._configure_order_status(order, mock_api, body, status=404, callback=callback)]
 
     def configure_partial_fill_trade_response(
@@ -427,6 +443,29 @@ class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests)
     def trade_event_for_full_fill_websocket_update(self, order: InFlightOrder):
         # A NonKYC trade report carries both the fill and the new order state (see the order event above).
         return None
+
+    @aioresponses()
+    async def test_update_order_status_when_request_fails_marks_order_as_not_found(self, mock_api):
+        # Replaces the generic test, whose contract is the bug this connector fixes: an HTTP 500 on a look-up says
+        # nothing about the order, so it must not count towards declaring the order lost.
+        self.exchange._set_current_timestamp(1640780000)
+        self.exchange.start_tracking_order(
+            order_id=self.client_order_id_prefix + "1", exchange_order_id=str(self.expected_exchange_order_id),
+            trading_pair=self.trading_pair, order_type=OrderType.LIMIT, trade_type=TradeType.BUY,
+            price=Decimal("10000"), amount=Decimal("1"))
+        order: InFlightOrder = self.exchange.in_flight_orders[self.client_order_id_prefix + "1"]
+        url = self.configure_http_error_order_status_response(order=order, mock_api=mock_api)
+
+        await self.exchange._update_order_status()
+
+        self.validate_auth_credentials_present(self._all_executed_requests(mock_api, url)[0])
+        self.assertTrue(order.is_open)
+        self.assertEqual(0, self.exchange._order_tracker.not_found_count(order.client_order_id))
+        expected_log = (f"Could not look up order {order.client_order_id} ({self.trading_pair}, exchange id "
+                        f"{order.exchange_order_id}); it stays tracked and is looked up again at the next poll. "
+                        f"Error: NonkycAPIError: Error executing request GET")
+        self.assertTrue(any(record.levelname == "WARNING" and record.getMessage().startswith(expected_log)
+                            for record in self.log_records))
 
     async def test_user_stream_logs_errors(self):
         # The generic test sends a plain string; it must reach the listener's loop-level error line.
@@ -681,6 +720,10 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
     # --- Ambiguous placement ---
 
+    def configure_active_orders(self, mock_api: aioresponses, orders: List[Dict[str, Any]], repeat: bool = False):
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_ORDERS_PATH_URL), with_query=True), body=json.dumps(orders),
+                     repeat=repeat)
+
     def configure_lookups(self, mock_api: aioresponses, client_id_pattern: str, answers: List[Tuple[int, Any]]):
         url = re.compile("^" + re.escape(self.url("/getorder/")) + client_id_pattern + "$")
         for status, body in answers:
@@ -757,6 +800,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("WARNING", "could not be confirmed after an ambiguous create answer"))
 
         self.configure_lookups(mock_api, re.escape(order.client_order_id), [(200, self.found_order("Active"))])
+        self.configure_active_orders(mock_api, [])
         await self.exchange._update_orders()
         await wait_until(lambda: order.current_state is OrderState.OPEN, what="the status poll to open the order")
         self.assertEqual(NonkycExchangeShapes.exchange_order_id, order.exchange_order_id)
@@ -902,6 +946,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         order.current_state = OrderState.PENDING_CREATE
         self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
                                [(200, self.found_order("Suspended"))] * 2)
+        self.configure_active_orders(mock_api, [], repeat=True)
 
         await self.exchange._update_orders()
         await self.exchange._update_orders()
@@ -915,12 +960,14 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         order = self.track()
         self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
                                [(200, {"error": {"code": 20002, "message": "Order not found"}})])
+        self.configure_active_orders(mock_api, [])
 
         await self.exchange._update_orders()
 
-        self.assertEqual(1, self.exchange._order_tracker._order_not_found_records[order.client_order_id])
-        self.assertTrue(self.logged("WARNING", "Error fetching status update for the active order HBOT1: "
-                                               "Error executing request GET"))
+        self.assertEqual(1, self.exchange._order_tracker.not_found_count(order.client_order_id))
+        self.assertTrue(self.logged("WARNING", f"NonKYC does not know order HBOT1 (COINALPHA-HBOT, exchange id "
+                                               f"{order.exchange_order_id}) (code 20002, Order not found); not found "
+                                               f"1 time(s) in a row, it is declared lost after 4."))
 
     # --- Fills ---
 
@@ -932,35 +979,32 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         return [key[1] for key in mock_api.requests if CONSTANTS.ACCOUNT_TRADES_PATH_URL in key[1].path]
 
     @aioresponses()
-    async def test_fills_use_one_trades_request_per_pair_for_all_its_orders(self, mock_api):
+    async def test_fills_of_every_pair_come_from_one_account_wide_trades_request(self, mock_api):
         first = self.track("HBOT1", "69a12a99f65594545010e501")
         second = self.track("HBOT2", "69a12a99f65594545010e502", trade_type=TradeType.SELL)
         third = self.track("HBOT3", "69a12a99f65594545010e503", trading_pair=self.other_pair)
         trades = [
-            NonkycExchangeShapes.account_trade(first, Decimal("0.4"), Decimal("10000"), Decimal("8"), trade_id="t1"),
+            NonkycExchangeShapes.account_trade(first, Decimal("0.4"), Decimal("10000"), Decimal("8"), trade_id="t1",
+                                               exchange_symbol=self.exchange_symbol),
             NonkycExchangeShapes.account_trade(second, Decimal("1"), Decimal("10001"), Decimal("20.002"),
-                                               trade_id="t2", side="SELL"),
-            NonkycExchangeShapes.account_trade(third, Decimal("0.1"), Decimal("2000"), Decimal("0.4"), trade_id="t3"),
+                                               trade_id="t2", side="SELL", exchange_symbol=self.exchange_symbol),
+            NonkycExchangeShapes.account_trade(third, Decimal("0.1"), Decimal("2000"), Decimal("0.4"), trade_id="t3",
+                                               exchange_symbol=self.other_symbol),
             {**NonkycExchangeShapes.account_trade(first, Decimal("1"), Decimal("1"), Decimal("0")),
              "orderid": "someone-elses-order", "id": "t4"},
         ]
-        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True),
-                     body=json.dumps(trades[:2] + trades[3:]))
-        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True),
-                     body=json.dumps(trades[2:3]))
+        self.configure_trades(mock_api, trades)
 
         await self.exchange._update_orders_fills([first, second, third])
 
         requests = self.trades_requests(mock_api)
-        self.assertEqual(2, len(requests))
-        queries = sorted((url.query["symbol"], sorted(url.query.keys()), url.query["limit"]) for url in requests)
-        self.assertEqual([("COINALPHA/HBOT", ["limit", "since", "symbol"], "500"),
-                          ("ETH/USDT", ["limit", "since", "symbol"], "500")], queries)
+        self.assertEqual(1, len(requests))
+        self.assertEqual({"since": str(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS), "limit": "500"},
+                         dict(requests[0].query))
         self.assertEqual(["t1", "t2", "t3"], sorted(event.exchange_trade_id for event in self.fills.event_log))
         self.assertEqual((Decimal("0.4"), Decimal("1"), Decimal("0.1")),
                          (first.executed_amount_base, second.executed_amount_base, third.executed_amount_base))
-        since = int(requests[0].query["since"])
-        self.assertEqual(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS, since)
+        self.assertFalse([record for record in self.log_records if "someone-elses-order" in record.getMessage()])
 
     @aioresponses()
     async def test_fill_fee_in_quote_or_in_the_alternate_fee_asset(self, mock_api):
@@ -1038,26 +1082,28 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
     async def test_fills_beyond_one_page_are_read_from_the_next_page(self, mock_api):
         order = self.track(amount="1")
         trades = [NonkycExchangeShapes.account_trade(order, Decimal("0.001"), Decimal("10000"), Decimal("0.02"),
-                                                     trade_id=f"t{index}")
+                                                     trade_id=f"t{index}", timestamp=1640780002000 + index)
                   for index in range(CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT + 1)]
         self.configure_trades(mock_api, trades[:CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT])
-        self.configure_trades(mock_api, trades[CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT:])
+        self.configure_trades(mock_api, trades[CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT - 1:])
 
         await self.exchange._update_orders_fills([order])
 
         self.assertEqual(Decimal("0.501"), order.executed_amount_base)
-        self.assertEqual([None, "500"], [url.query.get("skip") for url in self.trades_requests(mock_api)])
+        self.assertEqual([(str(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS), None), ("1640780002499", None)],
+                         [(url.query["since"], url.query.get("skip")) for url in self.trades_requests(mock_api)])
 
     @aioresponses()
     async def test_a_trades_answer_that_is_not_a_list_is_logged_and_the_next_poll_tries_again(self, mock_api):
         order = self.track()
-        self.configure_trades(mock_api, {"trades": []})
+        self.configure_trades(mock_api, {"message": "maintenance"})
 
         await self.exchange._update_orders_fills([order])
 
-        self.assertTrue(self.logged("WARNING", "Failed to fetch trade updates for COINALPHA-HBOT (orders HBOT1). "
-                                               "Error: Unexpected answer to /account/trades for COINALPHA-HBOT"))
-        self.assertNotIn(order.client_order_id, self.exchange._fill_cursors_ms)
+        self.assertTrue(self.logged("WARNING", "Failed to read the account trades (fills of HBOT1); reading again "
+                                               "from the same point at the next poll. Error: OSError: Unexpected "
+                                               "answer to /account/trades: {'message': 'maintenance'}"))
+        self.assertIsNone(self.exchange._trades_cursor_ms)
 
     @aioresponses()
     async def test_all_trade_updates_of_one_order(self, mock_api):

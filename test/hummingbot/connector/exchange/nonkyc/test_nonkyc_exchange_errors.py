@@ -3,6 +3,7 @@ import json
 from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase
 from typing import Any, Dict
+from unittest.mock import AsyncMock, MagicMock
 
 import aiohttp
 from aioresponses import aioresponses
@@ -74,8 +75,19 @@ class NonkycExchangeRequestErrorTests(NonkycExchangeTestCase):
 
     # --- Retries ---
 
+    def use_fake_clock(self):
+        """The connector's clock moves only when it sleeps."""
+        self.now = 1640780100.0
+
+        async def sleep(delay: float):
+            self.now += delay
+
+        self.exchange._time = MagicMock(side_effect=lambda: self.now)
+        self.exchange._sleep = AsyncMock(side_effect=sleep)
+
     @aioresponses()
     async def test_rate_limited_answer_backs_off_and_retries(self, mock_api):
+        self.use_fake_clock()
         mock_api.get(self.balances_url, status=429, body="Too Many Requests")
         mock_api.get(self.balances_url, status=200, body=error_body(429, "Too many requests"))
         mock_api.get(self.balances_url, body=json.dumps([{"asset": "USDT", "available": "3", "held": "0"}]))
@@ -83,16 +95,19 @@ class NonkycExchangeRequestErrorTests(NonkycExchangeTestCase):
         await self.exchange._update_balances()
 
         self.assertEqual(Decimal("3"), self.exchange.get_balance("USDT"))
-        self.assertEqual([call.args[0] for call in self.exchange._sleep.await_args_list],
-                         list(CONSTANTS.RATE_LIMITED_RETRY_DELAYS[:2]))
-        self.assertTrue(self.logged("WARNING",
-                                    "NonKYC answered 429 (rate limited) to GET /balances; retrying in 1.0 s."))
+        self.assertEqual([1.0, 2.0], [call.args[0] for call in self.exchange._sleep.await_args_list])
+        self.assertEqual(1, len(self.logged("WARNING", "NonKYC is rate limiting this API key (HTTP 429 on GET "
+                                                       "/balances).")))
+        self.assertTrue(self.logged("INFO", "NonKYC stopped rate limiting after 3 s (2 requests answered 429); "
+                                            "requests are back to their normal pace."))
 
     async def test_rate_limit_retries_are_bounded(self):
+        self.use_fake_clock()
         error = await self.error_of_answer({"status": 429, "body": error_body(429, "Too Many Requests")})
 
         self.assertTrue(error.is_rate_limited)
-        self.assertEqual(len(CONSTANTS.RATE_LIMITED_RETRY_DELAYS), self.exchange._sleep.await_count)
+        self.assertEqual([1.0, 2.0, 4.0], [call.args[0] for call in self.exchange._sleep.await_args_list])
+        self.assertEqual(CONSTANTS.RATE_LIMITED_RETRIES, self.exchange._sleep.await_count)
 
     @aioresponses()
     async def test_nonce_failure_resynchronizes_time_and_retries_once(self, mock_api):

@@ -195,7 +195,7 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
         self.assertEqual("69a12a99f65594545010e501", listed.exchange_order_id)
         self.assertEqual(["t-gone"], [fill.exchange_trade_id for fill in self.fills()])
         self.assertEqual(OrderState.PENDING_CREATE, pending_create.current_state)
-        self.assertEqual(1, len(self.logged("INFO", "NonKYC reports an active order this bot does not track")))
+        self.assertEqual(1, len(self.logged("INFO", "NonKYC reports 1 active order(s) this bot does not track")))
         status_requests = [key for key in mock_api.requests if "/getorder/" in str(key[1])]
         self.assertEqual(1, len(status_requests))
 

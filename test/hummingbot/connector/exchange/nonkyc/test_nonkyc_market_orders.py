@@ -376,11 +376,8 @@ class NonkycMarketOrderTests(NonkycExchangeTestCase):
                                                f"NonKYC, 0 of it in fills received so far"))
 
     @aioresponses()
-    async def test_failed_fill_requests_and_an_unreadable_executed_quantity_are_logged_and_the_order_ends(
-            self, mock_api):
+    async def test_failed_fill_requests_are_logged_and_a_filled_order_waits_for_its_fills(self, mock_api):
         self.set_book(bids=[(66990, 1)], asks=[(67010, 1)], trading_pair=self.open_pair)
-        # Hummingbot's tracker waits this long for the fills of a FILLED order, then completes it anyway.
-        self.exchange._order_tracker.TRADE_FILLS_WAIT_TIMEOUT = 0.1
         self.answer(mock_api, "POST", CONSTANTS.CREATE_ORDER_PATH_URL,
                     {"id": self.exchange_id, "status": "Filled", "executedQuantity": "n/a",
                      "createdAt": 1640780000000})
@@ -389,14 +386,18 @@ class NonkycMarketOrderTests(NonkycExchangeTestCase):
                         status=500)
 
         order = await self.place(TradeType.BUY, amount="0.5", trading_pair=self.open_pair)
-        await self.wait_for_end(order)
+        # Unreadable, the executed quantity is taken as the whole order.
+        await wait_until(lambda: self.logged("WARNING", f"Order {order.client_order_id} (BTC-USDT) ended with 0.500000 "
+                                                        f"executed"), what="the missing fills to be logged")
 
         self.assertEqual(len(CONSTANTS.ENDED_ORDER_FILLS_LOOKUP_DELAYS),
                          len(self.logged("WARNING", f"Fetching the fills of order {order.client_order_id} (BTC-USDT) "
                                                     f"failed")))
-        # Unreadable, the executed quantity is taken as the whole order.
-        self.assertTrue(self.logged("WARNING", f"Order {order.client_order_id} (BTC-USDT) ended with 0.500000 "
-                                               f"executed"))
+        # The order tracker completes a filled order only with its fills (the status polling reads them later).
+        await wait_until(lambda: self.exchange._order_tracker.is_waiting_for_fills(order.client_order_id),
+                         what="the completion to wait for the fills")
+        self.assertIn(order.client_order_id, self.exchange.in_flight_orders)
+        self.assertEqual([BuyOrderCreatedEvent], [type(event) for event in self.order_events])
 
     @aioresponses()
     async def test_a_rejected_market_order_fails(self, mock_api):

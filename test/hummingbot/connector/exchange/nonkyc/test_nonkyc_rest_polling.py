@@ -1,0 +1,222 @@
+import asyncio
+import logging
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import LogAssertions, LogRecorder
+from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from typing import Any, Dict, List, Optional
+
+from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate, timestamp_ms
+
+TRADE_SHAPE = {"market": {"id": "66be1b9ae1d5ae4126f68be4", "symbol": "SAL/USDT"},
+               "orderid": "6990d8e81be80212916d57f9", "side": "Buy", "triggeredBy": "sell", "price": "0.021118",
+               "quantity": "1771.1985", "fee": "0.074808339846", "totalWithFee": "37.478978262846"}
+
+
+def trade(number: int, timestamp: Any) -> Dict[str, Any]:
+    """An /account/trades entry (live shape) with its own id."""
+    return {**TRADE_SHAPE, "id": f"69914db4b3e90040c2b8{number:04x}", "timestamp": timestamp}
+
+
+class FakeTradesApi:
+    """Answers `/account/trades` queries over a list of trades the way an API with a given order would."""
+
+    def __init__(self, trades: List[Dict[str, Any]], oldest_first_with_since: bool, fail_on_request: int = 0):
+        self.trades = sorted(trades, key=timestamp_ms)
+        self.oldest_first_with_since = oldest_first_with_since
+        self.fail_on_request = fail_on_request
+        self.queries: List[Dict[str, Any]] = []
+
+    async def fetch(self, params: Dict[str, Any]) -> List[Dict[str, Any]]:
+        self.queries.append(dict(params))
+        if len(self.queries) == self.fail_on_request:
+            raise IOError("Error executing request GET /account/trades. HTTP status is 522.")
+        assert params["limit"] <= 500 and params.get("skip", 0) <= 500, params
+        selected = [entry for entry in self.trades if timestamp_ms(entry) >= params["since"]]
+        if not self.oldest_first_with_since:
+            selected.reverse()
+        skip = params.get("skip", 0)
+        return selected[skip:skip + params["limit"]]
+
+
+async def read_all(pages: AccountTradesPages) -> List[Dict[str, Any]]:
+    read = []
+    async for page in pages.pages():
+        read.extend(page)
+    return read
+
+
+class AccountTradesPagesTests(IsolatedAsyncioWrapperTestCase):
+
+    async def test_oldest_first_pages_by_time_and_reads_any_number_of_trades(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(1201)],
+                            oldest_first_with_since=True)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(1201, len(read))
+        self.assertEqual(len(read), len({entry["id"] for entry in read}))
+        self.assertTrue(pages.complete)
+        self.assertEqual(AccountTradesPages.OLDEST_FIRST, pages.order)
+        self.assertEqual([{"since": 1771130000000, "limit": 500}, {"since": 1771130000499, "limit": 500},
+                          {"since": 1771130000998, "limit": 500}], api.queries)
+        self.assertEqual(1771130000998, pages.read_until_ms)
+
+    async def test_a_page_all_in_one_millisecond_is_stepped_over_with_skip(self):
+        api = FakeTradesApi([trade(number, 1771130000000) for number in range(700)]
+                            + [trade(1000 + number, 1771130000001) for number in range(3)],
+                            oldest_first_with_since=True)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(703, len(read))
+        self.assertEqual([{"since": 1771130000000, "limit": 500}, {"since": 1771130000000, "limit": 500, "skip": 500}],
+                         api.queries)
+        self.assertTrue(pages.complete)
+
+    async def test_iso_timestamps_page_like_milliseconds(self):
+        trades = [trade(number, f"2026-02-27T05:24:{number // 1000:02d}.{number % 1000:03d}Z") for number in range(600)]
+        api = FakeTradesApi(trades, oldest_first_with_since=True)
+        pages = AccountTradesPages(api.fetch, since_ms=1772169840000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(600, len(read))
+        self.assertEqual(1772169840499, api.queries[1]["since"])  # 2026-02-27T05:24:00.499Z
+        self.assertTrue(pages.complete)
+
+    async def test_newest_first_pages_by_skip_up_to_500_then_says_it_is_truncated(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(1201)],
+                            oldest_first_with_since=False)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(1000, len(read))
+        self.assertEqual([None, 500], [query.get("skip") for query in api.queries])
+        self.assertEqual(AccountTradesPages.NEWEST_FIRST, pages.order)
+        self.assertTrue(pages.truncated)
+        self.assertFalse(pages.complete)
+        self.assertIsNone(pages.read_until_ms)
+
+    async def test_newest_first_within_the_limits_is_complete(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(700)],
+                            oldest_first_with_since=False)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(700, len(read))
+        self.assertTrue(pages.complete)
+
+    async def test_a_failing_page_raises_after_the_pages_read_were_handed_out(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(1201)],
+                            oldest_first_with_since=True, fail_on_request=2)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+        handed_out = []
+
+        with self.assertRaises(IOError):
+            async for page in pages.pages():
+                handed_out.extend(page)
+
+        self.assertEqual(500, len(handed_out))
+        self.assertEqual(1771130000499, pages.read_until_ms)
+        self.assertFalse(pages.complete)
+
+    async def test_the_page_cap_stops_a_long_read_where_it_can_go_on(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(2000)],
+                            oldest_first_with_since=True)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000, max_pages=2)
+
+        read = await read_all(pages)
+
+        self.assertEqual(999, len(read))
+        self.assertEqual(2, pages.requests)
+        self.assertFalse(pages.complete or pages.truncated)
+        self.assertEqual(1771130000998, pages.read_until_ms)
+
+
+class RateLimitGateTests(IsolatedAsyncioWrapperTestCase, LogAssertions):
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.now = 1000.0
+        self.sleeps: List[float] = []
+        self.log_recorder = LogRecorder()
+        self.logger = logging.getLogger("test.nonkyc.rate_limit_gate")
+        self.logger.setLevel(1)
+        self.logger.addHandler(self.log_recorder)
+        self.addCleanup(self.logger.removeHandler, self.log_recorder)
+        self.gate = RateLimitGate(logger=lambda: self.logger, sleep=self.sleep, clock=lambda: self.now)
+
+    async def sleep(self, delay: float):
+        self.sleeps.append(delay)
+        self.now += delay
+
+    async def request(self, answer_429: bool, retry_after: Optional[float] = None):
+        async with self.gate.turn():
+            if answer_429:
+                self.gate.rate_limited("GET /account/orders", retry_after)
+            else:
+                self.gate.succeeded()
+
+    async def test_back_off_doubles_up_to_the_maximum_and_one_warning_per_episode(self):
+        for _ in range(8):
+            await self.request(answer_429=True)
+        await self.request(answer_429=False)
+
+        self.assertEqual([1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0], self.sleeps[:7])
+        self.assertEqual(1, len(self.log_messages("WARNING")))
+        self.assertTrue(self.is_logged("WARNING", "NonKYC is rate limiting this API key (HTTP 429 on GET "
+                                                  "/account/orders)"))
+        self.assertTrue(self.is_logged("INFO", "NonKYC stopped rate limiting after 121 s (8 requests answered 429)"))
+        self.assertFalse(self.gate.limited)
+
+    async def test_after_an_episode_requests_go_without_waiting_and_a_new_episode_warns_again(self):
+        await self.request(answer_429=True)
+        await self.request(answer_429=False)
+        sleeps = len(self.sleeps)
+
+        for _ in range(3):
+            await self.request(answer_429=False)
+        await self.request(answer_429=True)
+
+        self.assertEqual(sleeps, len(self.sleeps))
+        self.assertEqual(2, len(self.log_messages("WARNING")))
+
+    async def test_answers_to_requests_sent_before_the_back_off_do_not_extend_it(self):
+        self.gate.rate_limited("GET /balances")
+        self.gate.rate_limited("GET /account/trades")
+        self.gate.rate_limited("GET /time")
+
+        await self.request(answer_429=False)
+
+        self.assertEqual([1.0], self.sleeps)
+
+    async def test_retry_after_is_respected_within_the_maximum(self):
+        await self.request(answer_429=True, retry_after=5)
+        await self.request(answer_429=True, retry_after=500)
+        await self.request(answer_429=False)
+
+        self.assertEqual([5.0, 30.0], self.sleeps)
+
+    async def test_during_an_episode_requests_go_one_at_a_time(self):
+        self.gate.rate_limited("GET /balances")
+        in_flight, most_in_flight = 0, 0
+        release = asyncio.Event()
+
+        async def request():
+            nonlocal in_flight, most_in_flight
+            async with self.gate.turn():
+                in_flight += 1
+                most_in_flight = max(most_in_flight, in_flight)
+                await release.wait()
+                in_flight -= 1
+
+        tasks = [asyncio.create_task(request()) for _ in range(3)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(*tasks)
+
+        self.assertEqual(1, most_in_flight)
