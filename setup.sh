@@ -36,15 +36,18 @@ setup_fingerprint() {
 }
 
 link_into_hummingbot() {
-    # Hummingbot finds connectors, scripts, configs, logs and data under its root path (the directory holding the
-    # installed package). The connector directory and `scripts` link to the repository; `conf`, `logs` and `data`
-    # link to git-ignored directories of the repository, so keys and logs never land in site-packages or in git.
-    # The NonKYC candles feed links into the installed `hummingbot/data_feed/candles_feed/`, and
-    # `nonkyc_candles_hook.pth` registers it in Hummingbot's CandlesFactory in every process of the environment.
+    # Hummingbot finds connectors, scripts, controllers, configs, logs and data under its root path (the directory
+    # holding the installed package). The connector directory, `scripts` and `controllers` link to the repository;
+    # `conf`, `logs` and `data` link to git-ignored directories of the repository, so keys and logs never land in
+    # site-packages or in git. The NonKYC candles feed links into the installed `hummingbot/data_feed/candles_feed/`,
+    # and `nonkyc_candles_hook.pth` registers it in Hummingbot's CandlesFactory in every process of the environment.
+    # With HUMMINGBOT_CONTROLLERS_DIR set, Hummingbot's own controllers from that directory are linked into
+    # `controllers/` too.
     mkdir -p "$ROOT/conf/connectors" "$ROOT/conf/strategies" "$ROOT/conf/scripts" "$ROOT/conf/controllers" \
              "$ROOT/logs" "$ROOT/data"
     "$VENV/bin/python" - "$ROOT" <<'PY'
 import os
+import pathlib
 import sys
 
 import hummingbot
@@ -60,6 +63,7 @@ links = {
         repo, "hummingbot", "data_feed", "candles_feed", "nonkyc_spot_candles"),
     os.path.join(root_path, "nonkyc_candles_hook.py"): os.path.join(repo, "nonkyc_candles_hook.py"),
     os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
+    os.path.join(root_path, "controllers"): os.path.join(repo, "controllers"),
     os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
     os.path.join(root_path, "logs"): os.path.join(repo, "logs"),
     os.path.join(root_path, "data"): os.path.join(repo, "data"),
@@ -81,6 +85,21 @@ if not os.path.isfile(hook) or open(hook).read() != hook_line:
     with open(hook, "w") as hook_file:
         hook_file.write(hook_line)
     print(f"[setup] wrote {hook}", file=sys.stderr)
+
+# Hummingbot's own controllers, from the directory the user names (see controllers/linking.py and the README).
+sys.path.insert(0, repo)
+from controllers import linking  # noqa: E402
+
+package = pathlib.Path(repo, "controllers")
+for removed in linking.remove_dangling_links(package):
+    print(f"[setup] removed the link controllers/{removed}: its target is gone", file=sys.stderr)
+if os.environ.get(linking.ENV_VAR):
+    try:
+        linked, skipped = linking.link_controllers(pathlib.Path(os.environ[linking.ENV_VAR]), package)
+    except ValueError as error:
+        raise SystemExit(f"[setup] {error}")
+    print(f"[setup] linked {len(linked)} file(s) of {os.environ[linking.ENV_VAR]} into controllers/"
+          + (f"; kept the project's own {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
 PY
 }
 

@@ -12,6 +12,8 @@ What the headless set-up needs, found by reading hummingbot 20260922:
   creates it in `hummingbot.data_path()`, pointed at the work directory.
 - The client configuration defaults send anonymized metrics to Hummingbot's servers and take rates from Gate.io:
   metrics are switched off and the rate oracle reads the connector's own order books.
+- Loading a V1 strategy's configuration validates its market with Hummingbot's `TradingPairFetcher`, which starts
+  fetching the pairs of every exchange from the internet: a fetcher that never gets ready stands in.
 - `TradingCore.initialize_markets` creates connectors with the keys of the encrypted `conf/connectors` files; the demo
   hands the sandbox keys to its connector manager instead.
 """
@@ -22,7 +24,7 @@ from typing import Dict, List, Optional
 
 import hummingbot
 from hummingbot.client.config.client_config_map import AnonymizedMetricsDisabledMode, ClientConfigMap
-from hummingbot.client.config.config_helpers import ClientConfigAdapter
+from hummingbot.client.config.config_helpers import ClientConfigAdapter, load_strategy_config_map_from_file
 from hummingbot.client.hummingbot_application import HummingbotApplication
 from hummingbot.connector.exchange_base import ExchangeBase
 from hummingbot.core.connector_manager import ConnectorManager
@@ -30,6 +32,7 @@ from hummingbot.core.data_type.common import PriceType
 from hummingbot.core.rate_oracle.rate_oracle import RateOracle
 from hummingbot.core.rate_oracle.sources.rate_source_base import RateSourceBase
 from hummingbot.core.trading_core import TradingCore
+from hummingbot.core.utils.trading_pair_fetcher import TradingPairFetcher
 from hummingbot.core.web_assistant.connections.connections_factory import ConnectionsFactory
 
 
@@ -69,6 +72,12 @@ class ConnectorBookRateSource(RateSourceBase):
         return prices
 
 
+class UnreadyTradingPairFetcher:
+    """Hummingbot's market validators check nothing while the trading pair fetcher is not ready."""
+    ready = False
+    trading_pairs: Dict[str, List[str]] = {}
+
+
 class HeadlessHummingbot:
     """
     A headless Hummingbot whose files (trade database) live in `work_dir`. `close()` restores the process-wide
@@ -85,6 +94,11 @@ class HeadlessHummingbot:
         rate_oracle = RateOracle.get_instance()
         self._previous_rate_source = rate_oracle.source
         self._previous_quote_token = rate_oracle.quote_token
+        # Loading a V1 configuration checks its market against Hummingbot's trading pair fetcher, whose first use
+        # starts fetching the pairs of every exchange (from the internet, once the keystore is unlocked): a fetcher
+        # that is never ready stands in, so that the market is taken as configured.
+        self._previous_pair_fetcher = TradingPairFetcher._sf_shared_instance
+        TradingPairFetcher._sf_shared_instance = UnreadyTradingPairFetcher()
         hummingbot.set_data_path(str(data_dir))
 
         client_config = ClientConfigAdapter(ClientConfigMap(anonymized_metrics_mode=AnonymizedMetricsDisabledMode()))
@@ -99,6 +113,15 @@ class HeadlessHummingbot:
         """Starts a V2 script of `scripts_path` with a configuration dictionary, as the client's `start` does."""
         return await self.trading_core.start_strategy(script_name, config, config_file_name)
 
+    async def start_v1_strategy(self, config_path: Path) -> bool:
+        """Starts a V1 strategy (pure_market_making, ...) from its YAML file, as `hbot start` does with one."""
+        strategy_config = await load_strategy_config_map_from_file(config_path)
+        strategy_name = (strategy_config.strategy if isinstance(strategy_config, ClientConfigAdapter)
+                         else strategy_config.get("strategy").value)
+        # Strategies with a pydantic configuration read it from the application when they start.
+        self.app.strategy_config_map = strategy_config
+        return await self.trading_core.start_strategy(strategy_name, strategy_config, config_path.name)
+
     async def shutdown(self) -> bool:
         """As the client's `stop`: strategy `on_stop`, order cancellation, connectors, clock, recorder."""
         return await self.trading_core.shutdown()
@@ -109,5 +132,6 @@ class HeadlessHummingbot:
         rate_oracle.source = self._previous_rate_source
         rate_oracle.quote_token = self._previous_quote_token
         HummingbotApplication._main_app = self._previous_main_app
+        TradingPairFetcher._sf_shared_instance = self._previous_pair_fetcher
         hummingbot.set_data_path(self._previous_data_path)
         logging.getLogger(__name__).debug("Headless Hummingbot closed.")

@@ -1,25 +1,9 @@
-import asyncio
 import json
-import os
-import sys
-import tempfile
-from pathlib import Path
+from test.e2e.cli_support import TemporaryHummingbotInstall
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Optional, Tuple
 
-import hummingbot
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
-
-# Runs Hummingbot's own CLI entry point with its root path moved to a temporary directory, so that the test's keys
-# and keystore never touch the user's conf/ (Hummingbot derives conf/, logs/ and its connector scan from root_path()).
-CLI_RUNNER = """
-import pathlib, runpy, sys
-import hummingbot
-root = pathlib.Path(sys.argv[1])
-hummingbot.root_path = lambda: root
-sys.argv = ["hbot"] + sys.argv[2:]
-runpy.run_module("hummingbot.cli.main", run_name="__main__")
-"""
 
 
 class CliConnectAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
@@ -29,29 +13,18 @@ class CliConnectAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
         await super().asyncSetUp()
         self.sandbox = SandboxExchange(seed=11, simulated_traders=False)
         await self.sandbox.start("127.0.0.1", 0)
-        self.root = tempfile.TemporaryDirectory()
-        root = Path(self.root.name)
-        for directory in ("conf/connectors", "conf/strategies", "conf/scripts", "conf/controllers", "logs", "data"):
-            (root / directory).mkdir(parents=True)
-        (root / "hummingbot").symlink_to(Path(hummingbot.__file__).resolve().parent)
+        self.install = TemporaryHummingbotInstall(self.sandbox.rest_url, self.sandbox.ws_url)
 
     async def asyncTearDown(self) -> None:
+        self.install.cleanup()
         await self.sandbox.stop()
-        self.root.cleanup()
         await super().asyncTearDown()
 
     async def hbot(self, *args: str, stdin: Optional[str] = None) -> Tuple[int, str]:
-        environment = dict(os.environ, HBOT_PASSWORD="sandbox-keystore-password",
-                           NONKYC_REST_URL=self.sandbox.rest_url, NONKYC_WS_URL=self.sandbox.ws_url)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CLI_RUNNER, self.root.name, *args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env=environment)
-        output, _ = await asyncio.wait_for(process.communicate(stdin.encode() if stdin else None), timeout=120)
-        return process.returncode, output.decode()
+        return await self.install.hbot(*args, stdin=stdin, timeout=120)
 
     async def add_keys(self, secret: str, replace: bool = False) -> Tuple[int, str]:
-        keys = json.dumps({"nonkyc_api_key": DEFAULT_API_KEY, "nonkyc_api_secret": secret})
+        keys = json.dumps(self.install.connector_keys(DEFAULT_API_KEY, secret))
         return await self.hbot("connect", "nonkyc", "--keys-stdin", *(["--replace"] if replace else []), stdin=keys)
 
     @staticmethod

@@ -37,6 +37,7 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
 
     level = 0
     simulated_traders = False
+    assets = ("BTC", "USDT")  # the assets whose balances are compared with the sandbox's
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
@@ -121,11 +122,11 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
 
     def sandbox_balances(self) -> Dict[str, Tuple[Decimal, Decimal]]:
         return {asset: (values["total"], values["available"])
-                for asset, values in self.sandbox.balances(USER).items() if asset in ("BTC", "USDT")}
+                for asset, values in self.sandbox.balances(USER).items() if asset in self.assets}
 
     def connector_balances(self, connector: NonkycExchange) -> Dict[str, Tuple[Decimal, Decimal]]:
         return {asset: (connector.get_balance(asset), connector.get_available_balance(asset))
-                for asset in ("BTC", "USDT")}
+                for asset in self.assets}
 
     async def assert_balances_equal_sandbox(self, connector: NonkycExchange):
         await wait_until(lambda: self.connector_balances(connector) == self.sandbox_balances(), 10,
@@ -136,9 +137,9 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         return sorted((event.exchange_trade_id, event.amount, event.price, event.trade_fee.flat_fees[0].amount)
                       for event in connector.events[MarketEvent.OrderFilled].event_log)
 
-    def sandbox_fills(self) -> List[Tuple[str, Decimal, Decimal, Decimal]]:
+    def sandbox_fills(self, symbol: Optional[str] = SYMBOL) -> List[Tuple[str, Decimal, Decimal, Decimal]]:
         return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
-                      for trade in self.sandbox.trades(USER, SYMBOL))
+                      for trade in self.sandbox.trades(USER, symbol))
 
     def errors_logged(self) -> List[str]:
         return [record.getMessage() for record in self.log_records if record.levelno >= logging.ERROR]

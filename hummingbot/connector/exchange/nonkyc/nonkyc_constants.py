@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from hummingbot.core.api_throttler.data_types import LinkedLimitWeightPair, RateLimit
 from hummingbot.core.data_type.in_flight_order import OrderState
 
@@ -57,6 +59,19 @@ AMBIGUOUS_ORDER_LOOKUP_DELAYS = (0.5, 1.0, 2.0)
 RATE_LIMIT_BACKOFF_INITIAL = 1.0
 RATE_LIMIT_BACKOFF_MAX = 30.0
 RATE_LIMITED_RETRIES = 3
+
+# Market orders on markets with `allowMarketOrders: false` (emulated). Such a MARKET order is sent as a limit order at
+# the best opposite price of the local book moved by this slippage limit (a buy at most 2 % above the best ask, a sell
+# at least 2 % below the best bid), and what does not fill at once is cancelled. The limit is the worst price the order
+# accepts: wider fills more of a thin book, narrower protects against a book that moved. A buy holds price x quantity
+# of the quote asset while it is open, so the limit also sets how much quote balance the order needs. Set it per bot
+# with the environment variable (a fraction: 0.05 for 5 %).
+MARKET_ORDER_SLIPPAGE = Decimal("0.02")
+MARKET_ORDER_SLIPPAGE_ENV_VAR = "NONKYC_MARKET_ORDER_SLIPPAGE"
+# Attempts to cancel what an emulated market order did not fill (delays before each): it must not rest on the book.
+EMULATED_MARKET_ORDER_CANCEL_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0)
+# Fetches of the fills of a market order that ended, until they add up to what the exchange reports executed.
+ENDED_ORDER_FILLS_LOOKUP_DELAYS = (0.0, 0.5, 1.0, 2.0)
 
 # Rate limits. NonKYC publishes none but answers 429; the notes budget about 5 requests/s per key.
 # REQUESTS_PER_SECOND is the one value to tune: every endpoint counts against the shared pools below.

@@ -1,7 +1,7 @@
 import asyncio
 import math
 import time
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 import aiohttp
@@ -487,11 +487,41 @@ class NonkycExchange(ExchangePyBase):
 
     # === Placing orders ===
 
+    async def _create_order(self,
+                            trade_type: TradeType,
+                            order_id: str,
+                            trading_pair: str,
+                            amount: Decimal,
+                            order_type: OrderType,
+                            price: Optional[Decimal] = None,
+                            **kwargs):
+        """
+        ExchangePyBase's order creation. Before sending an order without a price (a MARKET order) it values it at the
+        price of the local book, which raises when there is no book or the book is empty, and the order would then
+        stay pending forever: it fails instead, with that reason.
+        """
+        try:
+            await super()._create_order(trade_type, order_id, trading_pair, amount, order_type, price, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            order = self._order_tracker.fetch_tracked_order(order_id)
+            if order is None or order.current_state is not OrderState.PENDING_CREATE:
+                raise
+            problem = ("there is no local order book to price it" if trading_pair not in self.order_books
+                       else f"the local order book has no price for it ({type(error).__name__})")
+            reason = f"{order_type.name} {trade_type.name} order {order_id} on {trading_pair} refused: {problem}."
+            self.logger().warning(reason)
+            self._update_order_after_failure(order_id=order_id, trading_pair=trading_pair, exception=ValueError(reason))
+
     async def _place_order_and_process_update(self, order: InFlightOrder, **kwargs) -> str:
         """
         Places the order and takes the exchange's view of it. When the create call gets no clear answer the order is
         looked up by its client id instead of being failed: it is failed only if the exchange does not know it.
+        A MARKET order on a market without market orders is sent as a crossing limit order whose rest is cancelled
+        at once (`_process_market_order_answer`), so that it fills or ends like a market order.
         """
+        emulated = self._is_emulated_market_order(order.trading_pair, order.order_type)
         try:
             order_data = await self._submit_order(
                 order.client_order_id, order.trading_pair, order.amount, order.trade_type, order.order_type,
@@ -501,10 +531,14 @@ class NonkycExchange(ExchangePyBase):
                 raise
             order_data = await self._find_order_after_ambiguous_creation(order, creation_error)
             if order_data is None:
+                if emulated:
+                    await self._end_unconfirmed_emulated_market_order(order)
                 return ""
-        order_update = self._order_update_from_exchange_order(order, order_data)
-        self._order_tracker.process_order_update(order_update)
-        return order_update.exchange_order_id
+        if order.order_type is OrderType.MARKET:
+            await self._process_market_order_answer(order, order_data, emulated)
+        else:
+            self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, order_data))
+        return str(order_data.get("id") or "")
 
     async def _place_order(self,
                            order_id: str,
@@ -527,8 +561,9 @@ class NonkycExchange(ExchangePyBase):
                             price: Decimal) -> Dict[str, Any]:
         if order_type is OrderType.LIMIT_MAKER:
             self._ensure_limit_maker_would_rest(trading_pair, trade_type, price)
-        if order_type is OrderType.MARKET and not self._trading_rules[trading_pair].supports_market_orders:
-            raise ValueError(f"NonKYC does not allow market orders on {trading_pair}.")
+        if self._is_emulated_market_order(trading_pair, order_type):
+            price = self._emulated_market_order_price(order_id, trading_pair, trade_type)
+            order_type = OrderType.LIMIT
         order_data = await self._api_post(
             path_url=CONSTANTS.CREATE_ORDER_PATH_URL,
             data=await self._create_order_payload(order_id, trading_pair, amount, trade_type, order_type, price),
@@ -581,6 +616,135 @@ class NonkycExchange(ExchangePyBase):
             raise ValueError(f"LIMIT_MAKER {side} order on {trading_pair} at {price} refused: it would take liquidity "
                              f"(best {'ask' if trade_type is TradeType.BUY else 'bid'} is {best_opposite}) and "
                              f"NonKYC has no post-only orders.")
+
+    # === Market orders, real and emulated ===
+
+    def _is_emulated_market_order(self, trading_pair: str, order_type: OrderType) -> bool:
+        """A MARKET order on a market with `allowMarketOrders: false` is sent as a crossing limit order."""
+        if order_type is not OrderType.MARKET:
+            return False
+        trading_rule = self._trading_rules.get(trading_pair)
+        return trading_rule is not None and not trading_rule.supports_market_orders
+
+    def _emulated_market_order_price(self, order_id: str, trading_pair: str, trade_type: TradeType) -> Decimal:
+        """
+        The limit price standing in for a market order: the best opposite price of the local book moved by the
+        slippage limit (a buy above the best ask, a sell below the best bid), on the market's price grid. It is the
+        worst price the order accepts; what the book does not fill up to it is cancelled at once.
+        """
+        is_buy = trade_type is TradeType.BUY
+        opposite = "ask" if is_buy else "bid"
+        refused = (f"MARKET {trade_type.name} order {order_id} on {trading_pair} refused: NonKYC does not allow market "
+                   f"orders on this market and")
+        if trading_pair not in self.order_books:
+            raise ValueError(f"{refused} there is no local order book to price the limit order that replaces it.")
+        book = self.order_books[trading_pair]
+        best_entry = next(iter(book.ask_entries() if is_buy else book.bid_entries()), None)
+        if best_entry is None:
+            raise ValueError(f"{refused} the local order book has no {opposite}s to price the limit order that "
+                             f"replaces it.")
+        slippage = nonkyc_utils.market_order_slippage()
+        step = self._trading_rules[trading_pair].min_price_increment
+        best_price = Decimal(str(best_entry.price))
+        if is_buy:
+            price = max((best_price * (1 + slippage)).quantize(step, rounding=ROUND_DOWN),
+                        best_price.quantize(step, rounding=ROUND_UP))
+        else:
+            price = min((best_price * (1 - slippage)).quantize(step, rounding=ROUND_UP),
+                        best_price.quantize(step, rounding=ROUND_DOWN))
+        percent = (slippage * 100).normalize()
+        self.logger().info(f"MARKET {trade_type.name} order {order_id} on {trading_pair} sent as a limit order at "
+                           f"{price} (best {opposite} {best_price}, slippage limit {percent:f} %): NonKYC does not "
+                           f"allow market orders on this market; what does not fill at once is cancelled.")
+        return price
+
+    async def _process_market_order_answer(self, order: InFlightOrder, order_data: Dict[str, Any], emulated: bool):
+        """
+        Reports a market order as strategies expect it: created, then its fills, then completed or cancelled. NonKYC
+        often answers a market order already ended (filled, or cancelled after a partial fill): the order is reported
+        created first and its fills are taken before its final state, so that the executed amount is complete when
+        the strategy learns that the order ended. An emulated order still open is cancelled first.
+        """
+        update = self._order_update_from_exchange_order(order, order_data)
+        if update.new_state is OrderState.FAILED:
+            self._order_tracker.process_order_update(update)
+            return
+        still_open = update.new_state in _CREATED_ORDER_STATES
+        await self._order_tracker.process_order_update(update if still_open else update._replace(
+            new_state=OrderState.OPEN))
+        final_data = order_data
+        if still_open:
+            if not emulated:
+                return
+            final_data = await self._cancel_rest_of_emulated_market_order(order)
+            if final_data is None:
+                return
+        await self._take_fills_of_ended_order(order, final_data)
+        self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, final_data))
+
+    async def _end_unconfirmed_emulated_market_order(self, order: InFlightOrder):
+        """
+        An emulated market order whose create got no clear answer may rest on the book: its rest is cancelled by its
+        client id. When the exchange does not know it as active, the status polling resolves it as for any order.
+        """
+        final_data = await self._cancel_rest_of_emulated_market_order(order)
+        if final_data is not None:
+            await self._process_market_order_answer(order, final_data, emulated=True)
+
+    async def _cancel_rest_of_emulated_market_order(self, order: InFlightOrder) -> Optional[Dict[str, Any]]:
+        """
+        Cancels what an emulated market order did not fill at once (retrying: it must not rest) and returns the
+        order as the exchange then shows it. Returns None, logged, when that cannot be known now: the status polling
+        and the private stream then report the order. Never raises, since failing an order that exists would lose it.
+        """
+        description = f"emulated MARKET {order.trade_type.name} order {order.client_order_id} on {order.trading_pair}"
+        for attempt, delay in enumerate(CONSTANTS.EMULATED_MARKET_ORDER_CANCEL_DELAYS, start=1):
+            await self._sleep(delay)
+            try:
+                if await self._place_cancel(order.client_order_id, order):
+                    break
+            except asyncio.CancelledError:
+                raise
+            except Exception as cancel_error:
+                if self._is_order_not_found(cancel_error):
+                    break  # no longer active: filled meanwhile (or, after an ambiguous create, perhaps never created)
+                self.logger().warning(f"Cancelling the rest of the {description} failed (attempt {attempt}): "
+                                      f"{cancel_error}")
+        else:
+            self.logger().error(f"The rest of the {description} could not be cancelled; it may rest on the book. The "
+                                f"order stays tracked and the status polling reports it.")
+            return None
+        try:
+            return await self._get_order_from_exchange(order.exchange_order_id or order.client_order_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as lookup_error:
+            self.logger().warning(f"The final state of the {description} could not be read ({lookup_error}); the "
+                                  f"status polling reports it.")
+            return None
+
+    async def _take_fills_of_ended_order(self, order: InFlightOrder, order_data: Dict[str, Any]):
+        """Takes the fills of an order that ended until they add up to the amount the exchange reports executed."""
+        try:
+            executed = Decimal(str(order_data.get("executedQuantity") or "0"))
+        except ArithmeticError:
+            executed = order.amount
+        for delay in CONSTANTS.ENDED_ORDER_FILLS_LOOKUP_DELAYS:
+            if order.executed_amount_base >= executed:
+                return
+            await self._sleep(delay)
+            try:
+                for trade_update in await self._all_trade_updates_for_order(order):
+                    self._process_trade_update(trade_update)
+            except asyncio.CancelledError:
+                raise
+            except Exception as fills_error:
+                self.logger().warning(f"Fetching the fills of order {order.client_order_id} ({order.trading_pair}) "
+                                      f"failed: {fills_error}")
+        if order.executed_amount_base < executed:
+            self.logger().warning(f"Order {order.client_order_id} ({order.trading_pair}) ended with {executed} "
+                                  f"executed on NonKYC, {order.executed_amount_base} of it in fills received so far; "
+                                  f"the rest is recorded when its fills arrive.")
 
     # === Ambiguous creates ===
 

@@ -1,3 +1,4 @@
+import os
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -5,6 +6,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from pydantic import ConfigDict, Field, SecretStr
 
 from hummingbot.client.config.config_data_types import BaseConnectorConfigMap
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.core.data_type.trade_fee import TradeFeeSchema
 
 CENTRALIZED = True
@@ -106,6 +108,25 @@ def timestamp_seconds(value: Any, default: Optional[float] = None) -> Optional[f
         except ValueError:
             return default
     return default
+
+
+def market_order_slippage() -> Decimal:
+    """
+    The slippage limit of emulated market orders (see MARKET_ORDER_SLIPPAGE): the environment variable
+    NONKYC_MARKET_ORDER_SLIPPAGE when it is set, else the default. A value that is not a fraction between 0 and 1
+    raises ValueError naming the variable, so that the order fails with that reason rather than at a wrong price.
+    """
+    raw = os.environ.get(CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR, "").strip()
+    if not raw:
+        return CONSTANTS.MARKET_ORDER_SLIPPAGE
+    try:
+        slippage = Decimal(raw)
+    except ArithmeticError:
+        slippage = None
+    if slippage is None or not slippage.is_finite() or not 0 < slippage < 1:
+        raise ValueError(f"{CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR}={raw!r} is not a fraction between 0 and 1 "
+                         f"(0.02 for 2 %).")
+    return slippage
 
 
 class NonkycConfigMap(BaseConnectorConfigMap):

@@ -5,7 +5,7 @@ import logging
 import os
 import unittest
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import aiohttp
@@ -17,6 +17,8 @@ from hummingbot.connector.test_support.network_mocking_assistant import (
     MockWebsocketClientSession,
     NetworkMockingAssistant,
 )
+from hummingbot.core.data_type.order_book import OrderBook
+from hummingbot.core.data_type.order_book_row import OrderBookRow
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
 from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
@@ -83,6 +85,7 @@ class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):
 
     level = 0
     symbol_map = {"COINALPHA/HBOT": "COINALPHA-HBOT"}
+    trading_pair = "COINALPHA-HBOT"
     recorded_events = (MarketEvent.OrderFilled, MarketEvent.OrderCancelled, MarketEvent.OrderFailure,
                        MarketEvent.BuyOrderCompleted, MarketEvent.BuyOrderCreated)
 
@@ -112,6 +115,14 @@ class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):
     def logged(self, level: str, fragment: str) -> List[logging.LogRecord]:
         return [record for record in self.log_records
                 if record.levelname == level and fragment in record.getMessage()]
+
+    def set_book(self, bids: List[Tuple[float, float]], asks: List[Tuple[float, float]],
+                 trading_pair: Optional[str] = None):
+        """Gives the connector a local order book of `trading_pair` (default: the test's `trading_pair`)."""
+        book = OrderBook()
+        book.apply_snapshot([OrderBookRow(price, amount, 1) for price, amount in bids],
+                            [OrderBookRow(price, amount, 1) for price, amount in asks], 1)
+        self.exchange.order_book_tracker._order_books[trading_pair or self.trading_pair] = book
 
 
 # --- the fake NonKYC WebSocket server of the data source tests ---

@@ -642,13 +642,6 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         calls = mock_api.requests.get(("POST", URL(self.url(CONSTANTS.CREATE_ORDER_PATH_URL))), [])
         return [json.loads(call.kwargs["data"]) for call in calls]
 
-    def set_book(self, bids: List[Tuple[float, float]], asks: List[Tuple[float, float]],
-                 trading_pair: Optional[str] = None):
-        book = OrderBook()
-        book.apply_snapshot([OrderBookRow(price, amount, 1) for price, amount in bids],
-                            [OrderBookRow(price, amount, 1) for price, amount in asks], 1)
-        self.exchange.order_book_tracker._order_books[trading_pair or self.trading_pair] = book
-
     @aioresponses()
     async def test_client_order_id_is_the_user_provided_id_of_at_most_32_characters(self, mock_api):
         order_id = await self.place_and_wait(mock_api, OrderType.LIMIT, Decimal("9000.123456"))
@@ -701,16 +694,6 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertEqual([], self.create_requests(mock_api))
         self.assertEqual(order_id, self.failures.event_log[0].order_id)
         self.assertTrue(self.logged("INFO", "there is no local order book to check that it would not take liquidity"))
-
-    @aioresponses()
-    async def test_market_order_refused_where_the_market_disallows_them(self, mock_api):
-        self.set_book(bids=[(1999, 1)], asks=[(2001, 1)], trading_pair=self.other_pair)
-
-        order_id = await self.place_and_wait(mock_api, OrderType.MARKET, Decimal("NaN"), trading_pair=self.other_pair)
-
-        self.assertEqual([], self.create_requests(mock_api))
-        self.assertEqual(order_id, self.failures.event_log[0].order_id)
-        self.assertTrue(self.logged("INFO", "NonKYC does not allow market orders on ETH-USDT."))
 
     @aioresponses()
     async def test_place_order_returns_the_exchange_id_and_the_creation_time(self, mock_api):
