@@ -116,7 +116,8 @@ compile_bytecode() {
     "$VENV/bin/python" -m compileall -qq -j 0 --invalidation-mode timestamp "$site_packages" \
         || log "some installed files could not be compiled; they are compiled when imported"
     "$VENV/bin/python" -m compileall -qq --invalidation-mode checked-hash \
-        "$CONNECTOR_SRC" "$ROOT/scripts" "$ROOT/nonkyc_sandbox" "$ROOT/demo" \
+        "$CONNECTOR_SRC" "$ROOT/hummingbot/data_feed/candles_feed/nonkyc_spot_candles" "$ROOT/nonkyc_candles_hook.py" \
+        "$ROOT/scripts" "$ROOT/controllers" "$ROOT/nonkyc_sandbox" "$ROOT/demo" \
         || log "some repository files could not be compiled; they are compiled when imported"
 }
 
