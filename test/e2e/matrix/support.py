@@ -162,8 +162,9 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     # === The market ===
 
     def move_mid(self, trading_pair: str, price: str):
-        """The simulated maker re-quotes its 5 levels per side around `price` at its next tick."""
+        """The simulated maker re-quotes its 5 levels per side around `price`, at once (a tick of the traders)."""
         self.sandbox.traders.set_mid(symbol_of(trading_pair), Decimal(price))
+        self.sandbox.traders.tick()
 
     async def wait_for_book(self, trading_pair: str, best_bid_below: Optional[Decimal] = None,
                             best_bid_above: Optional[Decimal] = None):

@@ -34,12 +34,18 @@ SCRIPT = "v2_with_controllers"
 class ExecutorsOnSandboxTests(StrategyOnSandboxTestCase):
 
     async def start_executors_bot(self, *trading_pairs: str):
-        for trading_pair, mid in (("BTC-USDT", "67000"), ("NKYC-USDT", "0.8500")):
-            self.move_mid(trading_pair, mid)
+        mids = {"BTC-USDT": Decimal("67000"), "NKYC-USDT": Decimal("0.8500")}
+        for trading_pair, mid in mids.items():
+            self.move_mid(trading_pair, str(mid))
         markets = f"nonkyc.{','.join(trading_pairs)}"
         self.assertTrue(await self.start_script(SCRIPT, {"script_file_name": f"{SCRIPT}.py", "markets": markets}))
         await self.wait_until_trading()
         await wait_until(lambda: self.strategy.ready_to_trade, 10, "the strategy to be ready", interval=0.05)
+        # Executors price from the local book: it must show the quotes around the mid set above (the sandbox starts
+        # elsewhere), or a maker order priced from a stale book can cross the real one.
+        for trading_pair in trading_pairs:
+            await self.wait_for_book(trading_pair, best_bid_below=mids[trading_pair],
+                                     best_bid_above=mids[trading_pair] * Decimal("0.99"))
 
     def launch(self, config: ExecutorConfigBase) -> str:
         """Creates an executor as a controller's CreateExecutorAction does (its time is the strategy's clock)."""
