@@ -2,66 +2,26 @@
 scripts/nonkyc_market_maker.py started the way the demo starts it (Hummingbot's TradingCore, the real NonkycExchange,
 a real Clock) against the NonKYC sandbox on a free port, without simulated traders: the test sets the book itself.
 """
-import asyncio
 import logging
-import shutil
-import tempfile
 from decimal import Decimal
-from pathlib import Path
+from test.e2e.matrix.support import StrategyOnSandboxTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
-from test.hummingbot.connector.exchange.nonkyc.real_sockets import use_fresh_shared_aiohttp_session
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Dict, List, Optional, Set
+from typing import Dict
 
-from demo.headless import HeadlessHummingbot
-from demo.monitor import ErrorLogWatcher, StreamResyncs
-from demo.run_demo import CONNECTOR_NAME, SCRIPT_NAME, SCRIPTS_PATH, SandboxEnvironment
-from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+from demo.monitor import StreamResyncs
+from demo.run_demo import CONNECTOR_NAME, SCRIPT_NAME
 
 SYMBOL = "BTC/USDT"
 PAIR = "BTC-USDT"
 BOOK_MAKER = "sim-maker"
 STRATEGY_LOGGER = "hummingbot.strategy.strategy_v2_base"
-# The sandbox's side of a keep-alive HTTP connection: it ends only when the client closes the connection.
-SERVER_CONNECTION_TASK = "RequestHandler.start"
 
 
-def running_tasks(since: Set[asyncio.Task], ignored: Set[str] = frozenset()) -> List[asyncio.Task]:
-    """The tasks created after `since` that are still running, but the current one and those named in `ignored`."""
-    return [task for task in asyncio.all_tasks() - since
-            if task is not asyncio.current_task() and not task.done()
-            and task.get_coro().__qualname__ not in ignored]
+class MarketMakerOnSandboxTests(StrategyOnSandboxTestCase):
+    """The demo's script (`scripts/nonkyc_market_maker.py`) on a sandbox whose book only the test changes."""
 
-
-def task_names(tasks: List[asyncio.Task]) -> List[str]:
-    return [task.get_coro().__qualname__ for task in tasks]
-
-
-class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
-
-    async def asyncSetUp(self):
-        await super().asyncSetUp()
-        # Earlier tests may have left Hummingbot's shared HTTP session bound to their closed event loop.
-        use_fresh_shared_aiohttp_session()
-        self.sandbox = SandboxExchange(seed=7, simulated_traders=False)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.environment = SandboxEnvironment()
-        self.environment.apply(self.sandbox.rest_url, self.sandbox.ws_url)
-        self.work_dir = Path(tempfile.mkdtemp(prefix="nonkyc-demo-test-"))
-        self.addCleanup(shutil.rmtree, self.work_dir, ignore_errors=True)
-        self.bot: Optional[HeadlessHummingbot] = None
-        self.tasks_before = asyncio.all_tasks()
-
-    async def asyncTearDown(self):
-        try:
-            if self.bot is not None:
-                await self.stop_bot()
-        finally:
-            await self.sandbox.stop()
-            self.environment.restore()
-        await wait_until(lambda: not running_tasks(self.tasks_before), timeout=5.0,
-                         what=lambda: f"the tasks of the test to end: {task_names(running_tasks(self.tasks_before))}")
-        await super().asyncTearDown()
+    seed = 7
+    simulated_traders = False
 
     # === Helpers ===
 
@@ -72,30 +32,11 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         self.sandbox.place_order(BOOK_MAKER, SYMBOL, "sell", "limit", "1", best_ask)
 
     async def start_bot(self, **config) -> None:
-        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys={
-            CONNECTOR_NAME: {"nonkyc_api_key": DEFAULT_API_KEY, "nonkyc_api_secret": DEFAULT_API_SECRET}})
         settings = {"connector_name": CONNECTOR_NAME, "trading_pair": PAIR, **config}
-        started = await self.bot.start_strategy(SCRIPT_NAME, settings, "nonkyc_market_maker_test.yml")
-        self.assertTrue(started)
-
-    async def stop_bot(self):
-        bot, self.bot = self.bot, None
-        try:
-            self.assertTrue(await bot.shutdown())
-            # The connector's network tasks finish their cancellation before the shared HTTP session is closed.
-            await wait_until(lambda: not self.bot_tasks(), timeout=5.0,
-                             what=lambda: f"the bot's tasks to end after the shutdown: {task_names(self.bot_tasks())}")
-        finally:
-            await bot.close()
-
-    def bot_tasks(self) -> List[asyncio.Task]:
-        return running_tasks(self.tasks_before, ignored={SERVER_CONNECTION_TASK})
-
-    def user_orders(self, status: Optional[str] = None) -> List[Dict]:
-        return self.sandbox.orders("user", SYMBOL, status=status)
+        self.assertTrue(await self.start_script(SCRIPT_NAME, settings))
 
     def active_quotes(self) -> Dict[str, Dict]:
-        return {order["side"]: order for order in self.user_orders("active")}
+        return {order["side"]: order for order in self.user_orders(PAIR, "active")}
 
     # === Tests ===
 
@@ -118,14 +59,14 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
                          == {"66987.20", "67152.80"}, timeout=10.0, what="the re-quote around the new mid")
 
         first_ids = {first["buy"]["id"], first["sell"]["id"]}
-        statuses = {order["id"]: order["status"] for order in self.user_orders()}
+        statuses = {order["id"]: order["status"] for order in self.user_orders(PAIR)}
         self.assertEqual({"Cancelled"}, {statuses[order_id] for order_id in first_ids})
 
         await self.stop_bot()
 
-        self.assertEqual([], self.user_orders("active"))
-        self.assertEqual({"Cancelled"}, {order["status"] for order in self.user_orders()})
-        self.assertEqual(4, len(self.user_orders()))
+        self.assertEqual([], self.user_orders(PAIR, "active"))
+        self.assertEqual({"Cancelled"}, {order["status"] for order in self.user_orders(PAIR)})
+        self.assertEqual(4, len(self.user_orders(PAIR)))
 
     async def test_only_the_order_the_balance_covers_is_placed(self):
         self.quote_book(best_bid="67000.00", best_ask="67100.00")
@@ -166,9 +107,6 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
 
     async def test_the_demo_counts_the_resyncs_of_the_connector(self):
         root = logging.getLogger()
-        watcher = ErrorLogWatcher()
-        root.addHandler(watcher)
-        self.addCleanup(root.removeHandler, watcher)
         self.addCleanup(root.setLevel, root.level)
         root.setLevel(logging.INFO)  # as the demo's logging set-up does
         self.quote_book(best_bid="67000.00", best_ask="67100.00")
@@ -187,4 +125,4 @@ class MarketMakerOnSandboxTests(IsolatedAsyncioWrapperTestCase):
         await wait_until(lambda: StreamResyncs.of(connector) == StreamResyncs(1, 2), timeout=10.0,
                          what="both streams to reconnect")
 
-        self.assertEqual(0, watcher.error_count, watcher.errors)
+        self.assertEqual([], self.all_errors.errors)

@@ -58,12 +58,14 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     """A sandbox with a quiet simulated book, and a headless Hummingbot to start one strategy on it."""
 
     seed = 12
+    simulated_traders = True
     trader_settings = QUIET_BOOK
 
     async def asyncSetUp(self):
         await super().asyncSetUp()
         use_fresh_shared_aiohttp_session()
-        self.sandbox = SandboxExchange(seed=self.seed, simulated_traders=True, trader_settings=self.trader_settings)
+        self.sandbox = SandboxExchange(seed=self.seed, simulated_traders=self.simulated_traders,
+                                       trader_settings=self.trader_settings)
         await self.sandbox.start("127.0.0.1", 0)
         self.environment = SandboxEnvironment()
         self.environment.apply(self.sandbox.rest_url, self.sandbox.ws_url)
