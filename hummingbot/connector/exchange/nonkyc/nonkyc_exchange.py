@@ -228,20 +228,16 @@ class NonkycExchange(ExchangePyBase):
                                 is_auth_required: bool,
                                 limit_id: Optional[str],
                                 timeout: Optional[float]) -> Any:
-        rest_assistant = await self._web_assistants_factory.get_rest_assistant()
-        url = await self._api_request_url(path_url=path_url, is_auth_required=is_auth_required)
-        # return_err: the answer is judged by answer_body, so that error bodies sent with HTTP 200 fail like the rest.
-        response = await rest_assistant.execute_request_and_get_response(
-            url=url,
+        return await web_utils.api_answer(
+            await self._web_assistants_factory.get_rest_assistant(),
+            url=await self._api_request_url(path_url=path_url, is_auth_required=is_auth_required),
+            path=path_url,
+            method=method,
             params=params,
             data=data,
-            method=method,
             is_auth_required=is_auth_required,
-            return_err=True,
-            throttler_limit_id=limit_id or path_url,
-            timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
-        )
-        return await web_utils.answer_body(response, method=method, path=path_url, url=url)
+            throttler_limit_id=limit_id,
+            timeout=timeout)
 
     async def _update_time_synchronizer(self, pass_on_non_cancelled_error: bool = False):
         """
@@ -606,16 +602,20 @@ class NonkycExchange(ExchangePyBase):
         if trading_pair not in self.order_books:
             raise ValueError(f"LIMIT_MAKER {side} order on {trading_pair} at {price} refused: there is no local order "
                              f"book to check that it would not take liquidity.")
-        book = self.order_books[trading_pair]
-        entries = list(book.ask_entries() if trade_type is TradeType.BUY else book.bid_entries())
-        if not entries:
+        best_opposite = self._best_opposite_price(trading_pair, trade_type)
+        if best_opposite is None:
             return
-        best_opposite = Decimal(str(entries[0].price))
         crosses = price >= best_opposite if trade_type is TradeType.BUY else price <= best_opposite
         if crosses:
             raise ValueError(f"LIMIT_MAKER {side} order on {trading_pair} at {price} refused: it would take liquidity "
                              f"(best {'ask' if trade_type is TradeType.BUY else 'bid'} is {best_opposite}) and "
                              f"NonKYC has no post-only orders.")
+
+    def _best_opposite_price(self, trading_pair: str, trade_type: TradeType) -> Optional[Decimal]:
+        """The best price of the local book an order would take (the best ask for a buy), or None when none is."""
+        book = self.order_books[trading_pair]
+        best_entry = next(iter(book.ask_entries() if trade_type is TradeType.BUY else book.bid_entries()), None)
+        return Decimal(str(best_entry.price)) if best_entry is not None else None
 
     # === Market orders, real and emulated ===
 
@@ -638,14 +638,12 @@ class NonkycExchange(ExchangePyBase):
                    f"orders on this market and")
         if trading_pair not in self.order_books:
             raise ValueError(f"{refused} there is no local order book to price the limit order that replaces it.")
-        book = self.order_books[trading_pair]
-        best_entry = next(iter(book.ask_entries() if is_buy else book.bid_entries()), None)
-        if best_entry is None:
+        best_price = self._best_opposite_price(trading_pair, trade_type)
+        if best_price is None:
             raise ValueError(f"{refused} the local order book has no {opposite}s to price the limit order that "
                              f"replaces it.")
         slippage = nonkyc_utils.market_order_slippage()
         step = self._trading_rules[trading_pair].min_price_increment
-        best_price = Decimal(str(best_entry.price))
         if is_buy:
             price = max((best_price * (1 + slippage)).quantize(step, rounding=ROUND_DOWN),
                         best_price.quantize(step, rounding=ROUND_UP))
@@ -1042,15 +1040,22 @@ class NonkycExchange(ExchangePyBase):
 
     def _record_account_trades(self, trades: List[Any]):
         orders = self._order_tracker.all_fillable_orders_by_exchange_order_id
+        for trade_update in self._trade_updates_of_orders(trades, orders):
+            self._process_trade_update(trade_update)
+
+    def _trade_updates_of_orders(self, trades: List[Any], orders: Dict[str, InFlightOrder]) -> List[TradeUpdate]:
+        """The fills among account trades of the orders given by exchange id; other trades are skipped quietly."""
+        trade_updates = []
         for trade in trades:
             order = orders.get(str(trade.get("orderid"))) if isinstance(trade, dict) else None
             if order is None:
                 continue  # a trade of an order this bot does not track
             try:
-                self._process_trade_update(self._trade_update_from_account_trade(order, trade))
+                trade_updates.append(self._trade_update_from_account_trade(order, trade))
             except Exception:
                 self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order {order.client_order_id} "
                                         f"({order.trading_pair}).")
+        return trade_updates
 
     def _read_again_fills_not_found(self, now_ms: int):
         """
@@ -1084,14 +1089,7 @@ class NonkycExchange(ExchangePyBase):
                                                        0))
         trade_updates = []
         async for trades in pages.pages():
-            for trade in trades:
-                if not isinstance(trade, dict) or str(trade.get("orderid")) != order.exchange_order_id:
-                    continue
-                try:
-                    trade_updates.append(self._trade_update_from_account_trade(order, trade))
-                except Exception:
-                    self.logger().exception(f"Skipping malformed NonKYC trade {trade} of order "
-                                            f"{order.client_order_id} ({order.trading_pair}).")
+            trade_updates.extend(self._trade_updates_of_orders(trades, {order.exchange_order_id: order}))
         return trade_updates
 
     def _trade_update_from_account_trade(self, order: InFlightOrder, trade: Dict[str, Any]) -> TradeUpdate:

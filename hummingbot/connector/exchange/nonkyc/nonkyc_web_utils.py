@@ -8,6 +8,7 @@ from hummingbot.connector.utils import TimeSynchronizerRESTPreProcessor
 from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
 from hummingbot.core.web_assistant.auth import AuthBase
 from hummingbot.core.web_assistant.connections.data_types import RESTMethod, RESTResponse
+from hummingbot.core.web_assistant.rest_assistant import RESTAssistant
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 
 
@@ -60,17 +61,36 @@ async def get_current_server_time(
     """The exchange's clock in milliseconds, from GET /time."""
     throttler = throttler or create_throttler()
     api_factory = build_api_factory_without_time_synchronizer_pre_processor(throttler=throttler)
-    rest_assistant = await api_factory.get_rest_assistant()
-    url = public_rest_url(path_url=CONSTANTS.SERVER_TIME_PATH_URL, domain=domain)
+    body = await api_answer(await api_factory.get_rest_assistant(),
+                            url=public_rest_url(path_url=CONSTANTS.SERVER_TIME_PATH_URL, domain=domain),
+                            path=CONSTANTS.SERVER_TIME_PATH_URL)
+    return float(body["serverTime"])
+
+
+async def api_answer(rest_assistant: RESTAssistant,
+                     url: str,
+                     path: str,
+                     method: RESTMethod = RESTMethod.GET,
+                     params: Optional[Dict[str, Any]] = None,
+                     data: Optional[Dict[str, Any]] = None,
+                     is_auth_required: bool = False,
+                     throttler_limit_id: Optional[str] = None,
+                     timeout: Optional[float] = None) -> Any:
+    """
+    One REST request and its JSON answer (see `answer_body`): the answer is judged here rather than by Hummingbot
+    (`return_err`), so that an error body sent with HTTP 200 fails like an HTTP error.
+    """
     response = await rest_assistant.execute_request_and_get_response(
         url=url,
-        method=RESTMethod.GET,
-        throttler_limit_id=CONSTANTS.SERVER_TIME_PATH_URL,
+        params=params,
+        data=data,
+        method=method,
+        is_auth_required=is_auth_required,
         return_err=True,
-        timeout=CONSTANTS.REST_REQUEST_TIMEOUT,
+        throttler_limit_id=throttler_limit_id or path,
+        timeout=timeout or CONSTANTS.REST_REQUEST_TIMEOUT,
     )
-    body = await answer_body(response, method=RESTMethod.GET, path=CONSTANTS.SERVER_TIME_PATH_URL, url=url)
-    return float(body["serverTime"])
+    return await answer_body(response, method=method, path=path, url=url)
 
 
 def error_in_response(response: Any) -> Optional[Dict[str, Any]]:

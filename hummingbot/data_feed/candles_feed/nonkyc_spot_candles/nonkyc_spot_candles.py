@@ -11,7 +11,6 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import NonkycWsRpc, RpcRequest, describe
 from hummingbot.core.network_iterator import NetworkStatus
 from hummingbot.core.utils.async_utils import safe_ensure_future
-from hummingbot.core.web_assistant.connections.data_types import RESTMethod
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
 from hummingbot.data_feed.candles_feed.candles_base import CandlesBase
 from hummingbot.data_feed.candles_feed.nonkyc_spot_candles import constants as CONSTANTS
@@ -296,15 +295,20 @@ class NonkycSpotCandles(CandlesBase):
         return True
 
     def _merge_candle_entries(self, entries: Iterable[Any], source: str):
+        rows = self._readable_candle_rows(entries, f"a NonKYC {source}")
+        self.ws_candles += len(rows)
+        self._merge_exchange_candles(rows)
+
+    def _readable_candle_rows(self, entries: Iterable[Any], source: str) -> List[Row]:
+        """The candles of `entries` as rows; an unreadable one is logged (naming `source`) and skipped."""
         rows = []
         for entry in entries:
             try:
                 rows.append(candle_row(entry))
             except (ValueError, TypeError, ArithmeticError) as error:
-                self.logger().warning(f"Skipped an unreadable candle of a NonKYC {source} for {self._trading_pair} "
+                self.logger().warning(f"Skipped an unreadable candle of {source} for {self._trading_pair} "
                                       f"({error}): {describe(entry)}")
-        self.ws_candles += len(rows)
-        self._merge_exchange_candles(rows)
+        return rows
 
     def _process_reply(self, message: Dict[str, Any]):
         request = self._rpc.take_reply(message)
@@ -471,25 +475,15 @@ class NonkycSpotCandles(CandlesBase):
         if not isinstance(bars, list):
             raise ValueError(f"unexpected /market/candles answer: {describe(data)}")
         rows = {}
-        for bar in bars:
-            try:
-                row = candle_row(bar)
-            except (ValueError, TypeError, ArithmeticError) as error:
-                self.logger().warning(f"Skipped an unreadable candle of the NonKYC /market/candles answer for "
-                                      f"{self._trading_pair} ({error}): {describe(bar)}")
-                continue
+        for row in self._readable_candle_rows(bars, "the NonKYC /market/candles answer"):
             row[0] = float(self._candle_start(row[0]))
             rows[row[0]] = row
         return [rows[start] for start in sorted(rows)]
 
     async def _api_get(self, path_url: str, params: Optional[Dict[str, Any]] = None) -> Any:
-        url = web_utils.public_rest_url(path_url)
-        rest_assistant = await self._api_factory.get_rest_assistant()
         self.rest_requests += 1
-        response = await rest_assistant.execute_request_and_get_response(
-            url=url, params=params, method=RESTMethod.GET, throttler_limit_id=path_url, return_err=True,
-            timeout=EXCHANGE.REST_REQUEST_TIMEOUT)
-        return await web_utils.answer_body(response, method=RESTMethod.GET, path=path_url, url=url)
+        return await web_utils.api_answer(await self._api_factory.get_rest_assistant(),
+                                          url=web_utils.public_rest_url(path_url), path=path_url, params=params)
 
     # === The candles ===
 

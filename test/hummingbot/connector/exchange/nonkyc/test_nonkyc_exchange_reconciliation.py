@@ -657,9 +657,9 @@ class PricesTests(ReconciliationTestCase):
         tracker._order_books_initialized.set()
 
         task = asyncio.create_task(tracker._update_last_trade_prices_loop())
-        await wait_until(lambda: not tracker.order_books[self.trading_pair].last_trade_price != 10000.5,
-                         what="the tracker to take the last price")
-        await asyncio.sleep(0.2)
+        # Both books count as updated by the one read: the tracker does not ask again at once for the unlisted pair.
+        await wait_until(lambda: all(book.last_trade_price_rest_updated > 0 for book in tracker.order_books.values()),
+                         what="the tracker to update the last price of both pairs")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
