@@ -164,10 +164,11 @@ class ExecutorsOnSandboxTests(StrategyOnSandboxTestCase):
     async def test_grid_executor_places_its_levels_takes_profit_on_fills_and_closes_on_stop(self):
         await self.start_executors_bot(BTC)
         # 5 levels from 66100 to 67200 (around the mid, 67000), about 60 USDT each, at most 3 buys open at a time.
+        # Without max_orders_per_batch the grid's first batch is every level: max_open_orders only gates later ones.
         grid = self.launch(GridExecutorConfig(
             connector_name="nonkyc", trading_pair=BTC, side=TradeType.BUY, start_price=Decimal("66100"),
             end_price=Decimal("67200"), limit_price=Decimal("65000"), total_amount_quote=Decimal("300"),
-            min_order_amount_quote=Decimal("50"), max_open_orders=3, leverage=1,
+            min_order_amount_quote=Decimal("50"), max_open_orders=3, max_orders_per_batch=3, leverage=1,
             triple_barrier_config=TripleBarrierConfig(take_profit=Decimal("0.002"),
                                                       open_order_type=OrderType.LIMIT_MAKER,
                                                       take_profit_order_type=OrderType.LIMIT_MAKER)))
