@@ -18,8 +18,9 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source imp
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
-from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
+from hummingbot.connector.exchange.nonkyc.nonkyc_rate_limit_gate import RateLimitGate
+from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import AccountTradesPages
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair

@@ -1,7 +1,8 @@
 import os
+from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
 from pydantic import ConfigDict, Field, SecretStr
 
@@ -108,6 +109,36 @@ def timestamp_seconds(value: Any, default: Optional[float] = None) -> Optional[f
         except ValueError:
             return default
     return default
+
+
+class RecentKeys:
+    """
+    The last `capacity` keys seen, the oldest forgotten first: a memory for "log once" and "report once" that does
+    not grow without limit in a bot that runs for months.
+    """
+
+    def __init__(self, capacity: int = CONSTANTS.WS_RECENT_KEYS_CAPACITY):
+        self._capacity = capacity
+        self._keys: "OrderedDict[Hashable, None]" = OrderedDict()
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable) -> bool:
+        """Remembers `key`; True when it was not remembered yet."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return True
+
+    def discard(self, key: Hashable):
+        self._keys.pop(key, None)
 
 
 def market_order_slippage() -> Decimal:

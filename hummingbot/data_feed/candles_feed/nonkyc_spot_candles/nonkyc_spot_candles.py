@@ -8,7 +8,7 @@ import numpy as np
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as EXCHANGE, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import NonkycWsRpc, RpcRequest, describe
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcRequest, describe
 from hummingbot.core.network_iterator import NetworkStatus
 from hummingbot.core.utils.async_utils import safe_ensure_future
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
@@ -111,8 +111,9 @@ class NonkycSpotCandles(CandlesBase):
     - History from REST `GET /market/candles`, paged backwards until `max_records` candles are known (or NonKYC has
       no older ones: the missing oldest candles are then flat at the first known price, with no volume, so that the
       feed gets ready on a young market).
-    - Live candles from the WebSocket (`subscribeCandles`) on the connector's JSON-RPC core (`NonkycWsRpc`: back-off,
-      ping, reply matching). Every known notification shape is read; an unreadable candle is logged and skipped.
+    - Live candles from the WebSocket (`subscribeCandles`) on the connector's stream core (`NonkycStreamCore`:
+      back-off, ping, reply matching). Every known notification shape is read; an unreadable candle is logged and
+      skipped.
     - REST keeps the candles current while the live stream is unavailable (polled every `rest_poll_interval` s), and
       checks them every `rest_check_interval` s while it runs.
     - NonKYC sends no candle for an interval without trades: such gaps, and the current interval until its first
@@ -131,8 +132,8 @@ class NonkycSpotCandles(CandlesBase):
         if interval not in CONSTANTS.INTERVALS:
             raise ValueError(unsupported_interval_message(interval))
         super().__init__(trading_pair, interval, max_records)
-        self._rpc = NonkycWsRpc(f"NonKYC candles stream ({trading_pair} {interval})", self.logger,
-                                lambda delay: self._sleep(delay))
+        self._stream_core = NonkycStreamCore(f"NonKYC candles stream ({trading_pair} {interval})", self.logger,
+                                             lambda delay: self._sleep(delay))
         # Instance attributes rather than constants so that tests can shorten them.
         self.rest_poll_interval: float = CONSTANTS.REST_POLL_INTERVAL
         self.rest_check_interval: float = CONSTANTS.REST_CHECK_INTERVAL
@@ -195,7 +196,7 @@ class NonkycSpotCandles(CandlesBase):
 
     @property
     def connection_count(self) -> int:
-        return self._rpc.connection_count
+        return self._stream_core.connection_count
 
     def get_exchange_trading_pair(self, trading_pair: str) -> str:
         """`BTC-USDT` -> `BTC/USDT`. With a connector attached, its symbol map is used instead."""
@@ -215,15 +216,16 @@ class NonkycSpotCandles(CandlesBase):
         self._live = False
 
     async def listen_for_subscriptions(self):
-        """The WebSocket stream, reconnected with the core's back-off; REST runs beside it (_keep_current_from_rest)."""
-        self._rpc.backoff.restart()
+        """The WebSocket stream, reconnected with the stream core's back-off; REST runs beside it
+        (_keep_current_from_rest)."""
+        self._stream_core.backoff.restart()
         if self._fill_candles_task is None or self._fill_candles_task.done():
             self._fill_candles_task = safe_ensure_future(self._keep_current_from_rest())
         while True:
             try:
-                websocket = await self._rpc.connect(self._api_factory)
+                websocket = await self._stream_core.connect(self._api_factory)
                 await self._subscribe(websocket)
-                async for message in self._rpc.messages(websocket):
+                async for message in self._stream_core.messages(websocket):
                     self._process_message(message)
             except asyncio.CancelledError:
                 raise
@@ -239,7 +241,7 @@ class NonkycSpotCandles(CandlesBase):
     async def _on_stream_interruption(self):
         self._live = False
         self._rest_wakeup.set()  # REST takes over at once
-        await self._rpc.close()
+        await self._stream_core.close()
 
     # === WebSocket ===
 
@@ -251,11 +253,11 @@ class NonkycSpotCandles(CandlesBase):
 
     async def _subscribe(self, websocket: WSAssistant, attempt: int = 1):
         payload = self.ws_subscription_payload()
-        await self._rpc.send(websocket, payload["method"], payload["params"], context=attempt)
+        await self._stream_core.send(websocket, payload["method"], payload["params"], context=attempt)
 
     async def _resubscribe(self, attempt: int):
-        if self._rpc.websocket is not None:
-            await self._subscribe(self._rpc.websocket, attempt)
+        if self._stream_core.websocket is not None:
+            await self._subscribe(self._stream_core.websocket, attempt)
 
     def _process_message(self, message: Any):
         """Routes one message of the stream. Never raises: whatever cannot be used is logged and skipped."""
@@ -266,7 +268,7 @@ class NonkycSpotCandles(CandlesBase):
             elif isinstance(message, dict) and ("result" in message or "error" in message):
                 self._process_reply(message)
             else:
-                self._rpc.log_unusable_message(message)
+                self._stream_core.log_unusable_message(message)
         except Exception:
             self.logger().exception(f"Unexpected error handling the NonKYC candles message {describe(message)}; "
                                     f"skipped.")
@@ -285,7 +287,7 @@ class NonkycSpotCandles(CandlesBase):
     def _is_own_channel(self, method: str, params: Dict[str, Any]) -> bool:
         symbol = params.get("symbol")
         if symbol is not None and str(symbol).replace("_", "/").upper() != self._ex_trading_pair.upper():
-            self._rpc.log_unknown_symbol(str(symbol), method)
+            self._stream_core.log_unknown_symbol(str(symbol), method)
             return False
         period = params.get("period")
         if period is not None and resolution_minutes(period) not in (None, self.resolution):
@@ -311,9 +313,9 @@ class NonkycSpotCandles(CandlesBase):
         return rows
 
     def _process_reply(self, message: Dict[str, Any]):
-        request = self._rpc.take_reply(message)
+        request = self._stream_core.take_reply(message)
         if request is None:
-            self._rpc.log_unmatched_reply(message)
+            self._stream_core.log_unmatched_reply(message)
             return
         reply = request.reply.result()
         if reply.succeeded:
@@ -325,16 +327,16 @@ class NonkycSpotCandles(CandlesBase):
         self._live = False
         self._rest_wakeup.set()
         attempt = request.context
-        if attempt >= self._rpc.max_attempts:  # not an error: REST keeps the candles current
+        if attempt >= self._stream_core.max_attempts:  # not an error: REST keeps the candles current
             self.logger().warning(f"NonKYC keeps refusing the live candles of {self._trading_pair} ({attempt} "
                                   f"attempts); they follow REST until the next reconnection.")
             return
-        self._rpc.retry_later(f"{request.method} for {self._trading_pair}", attempt,
-                              lambda: self._resubscribe(attempt + 1))
+        self._stream_core.retry_later(f"{request.method} for {self._trading_pair}", attempt,
+                                      lambda: self._resubscribe(attempt + 1))
 
     def _on_subscribed(self, request: RpcRequest, result: Any):
         self._live = True
-        self._rpc.backoff.session_established()
+        self._stream_core.backoff.session_established()
         self.logger().info(f"Following the NonKYC {self._trading_pair} {self.interval} candles live (WebSocket).")
         if isinstance(result, list) or (isinstance(result, dict) and "data" in result):  # the candles themselves
             self._merge_candle_entries(candle_entries(result), f"{request.method} reply")

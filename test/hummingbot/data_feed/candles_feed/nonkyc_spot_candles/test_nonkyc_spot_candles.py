@@ -127,7 +127,7 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
             feed._api_factory._connections_factory = self.server
         feed._time = lambda: self.now
         feed._sleep = lambda delay: asyncio.sleep(0)  # reconnections at once
-        feed._rpc.retry_delay = 0.01
+        feed._stream_core.retry_delay = 0.01
         self.feeds.append(feed)
         return feed
 
