@@ -1,4 +1,3 @@
-import os
 from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
@@ -139,25 +138,6 @@ class RecentKeys:
 
     def discard(self, key: Hashable):
         self._keys.pop(key, None)
-
-
-def market_order_slippage() -> Decimal:
-    """
-    The slippage limit of emulated market orders (see MARKET_ORDER_SLIPPAGE): the environment variable
-    NONKYC_MARKET_ORDER_SLIPPAGE when it is set, else the default. A value that is not a fraction between 0 and 1
-    raises ValueError naming the variable, so that the order fails with that reason rather than at a wrong price.
-    """
-    raw = os.environ.get(CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR, "").strip()
-    if not raw:
-        return CONSTANTS.MARKET_ORDER_SLIPPAGE
-    try:
-        slippage = Decimal(raw)
-    except ArithmeticError:
-        slippage = None
-    if slippage is None or not slippage.is_finite() or not 0 < slippage < 1:
-        raise ValueError(f"{CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR}={raw!r} is not a fraction between 0 and 1 "
-                         f"(0.02 for 2 %).")
-    return slippage
 
 
 class NonkycConfigMap(BaseConnectorConfigMap):
