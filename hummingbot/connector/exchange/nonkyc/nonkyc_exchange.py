@@ -43,9 +43,9 @@ from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFa
 class NonkycExchange(ExchangePyBase):
     """
     NonKYC spot exchange: Hummingbot's hooks and the wiring (requests and time sync, markets, rules, fees, prices,
-    cancels, status look-ups, balances, the private stream's events). Placing orders is `NonkycOrderPlacement`'s,
-    keeping the tracked orders and fills in line with the exchange `NonkycReconciliation`'s, and reading the
-    exchange's answers `nonkyc_order_updates`'.
+    cancels, status look-ups, balances, the private stream's events). The work behind some hooks has its own module:
+    placing orders `NonkycOrderPlacement`, keeping the tracked orders and their fills in line with the exchange
+    `NonkycReconciliation`, reading the exchange's answers `nonkyc_order_updates`.
     """
     MARKETS_CACHE_SECONDS = 60.0
     # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
@@ -596,23 +596,6 @@ class NonkycExchange(ExchangePyBase):
         """All the fills of one order (its pair's account trades since its creation; the polls do not use this)."""
         return await self._reconciliation.all_trade_updates_for_order(order)
 
-    def _process_trade_update(self, trade_update: TradeUpdate):
-        """The single entry of fills (REST and WS): a fill is recorded once, and never beyond the order amount."""
-        order = self._order_tracker.all_fillable_orders.get(trade_update.client_order_id)
-        # The same fill arrives from the WS trade report and from /account/trades: its trade id dedups it (checked
-        # here too, so that a repeat is not reported as an overfill below).
-        if order is None or trade_update.trade_id in order.order_fills:
-            return
-        # A fill beyond the order amount would corrupt the executed amount and the balances. This check is the last
-        # line of defence, for a fill whose id would differ between the two sources.
-        if order.executed_amount_base + trade_update.fill_base_amount > order.amount:
-            self.logger().warning(
-                f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
-                f"{order.client_order_id} (exchange id {order.exchange_order_id}, {order.trading_pair}): it would take "
-                f"the executed amount {order.executed_amount_base} beyond the order amount {order.amount}.")
-            return
-        self._order_tracker.process_trade_update(trade_update)
-
     # === Balances ===
 
     async def _update_all_balances(self):
@@ -703,20 +686,14 @@ class NonkycExchange(ExchangePyBase):
             self.logger().exception(f"Error processing the NonKYC user stream event {method}: {event_message}. "
                                     f"Skipping it.")
 
-    def _tracked_order_for_exchange_data(self, order_data: Dict[str, Any]) -> Optional[InFlightOrder]:
-        client_order_id = order_data.get("userProvidedId")
-        exchange_order_id = str(order_data.get("id") or "")
-        return (self._order_tracker.all_fillable_orders.get(client_order_id)
-                or self._order_tracker.all_fillable_orders_by_exchange_order_id.get(exchange_order_id))
-
     async def _process_order_report_event(self, event_message: Dict[str, Any]):
         report = event_message["params"]
-        order = self._tracked_order_for_exchange_data(report)
+        order = self._reconciliation.tracked_order(report)
         if order is None:
             self.logger().debug(f"Ignoring a NonKYC report for an order this bot does not track: {report}")
             return
         if report.get("tradeId") is not None or str(report.get("reportType", "")).lower() == "trade":
-            self._process_trade_update(self._order_updates.trade_update_from_report(
+            self._reconciliation.process_trade_update(self._order_updates.trade_update_from_report(
                 order, report, default_timestamp=self.current_timestamp))
         if "status" in report and order.client_order_id in self._order_tracker.all_updatable_orders:
             self._order_tracker.process_order_update(self._order_update_from_exchange_order(order, report))

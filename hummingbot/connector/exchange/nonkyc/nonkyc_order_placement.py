@@ -275,7 +275,7 @@ class NonkycOrderPlacement:
             await self._connector._sleep(delay)
             try:
                 for trade_update in await self._connector._all_trade_updates_for_order(order):
-                    self._connector._process_trade_update(trade_update)
+                    self._connector._reconciliation.process_trade_update(trade_update)
             except asyncio.CancelledError:
                 raise
             except Exception as fills_error:

@@ -232,8 +232,7 @@ class NonkycReconciliation:
         filled_meanwhile = []
         untracked = []
         for order_data in active_orders:
-            order = self._connector._tracked_order_for_exchange_data(order_data) if isinstance(order_data, dict) \
-                else None
+            order = self.tracked_order(order_data) if isinstance(order_data, dict) else None
             if order is None:
                 untracked.append(order_data)
                 continue
@@ -274,6 +273,30 @@ class NonkycReconciliation:
                 del memory[client_order_id]
 
     # === Fills ===
+
+    def tracked_order(self, order_data: Dict[str, Any]) -> Optional[InFlightOrder]:
+        """The tracked order an exchange order or report is about, by client id or else by exchange id."""
+        tracker = self._connector._order_tracker
+        return (tracker.all_fillable_orders.get(order_data.get("userProvidedId"))
+                or tracker.all_fillable_orders_by_exchange_order_id.get(str(order_data.get("id") or "")))
+
+    def process_trade_update(self, trade_update: TradeUpdate):
+        """The single entry of fills (REST and WS): a fill is recorded once, and never beyond the order amount."""
+        tracker = self._connector._order_tracker
+        order = tracker.all_fillable_orders.get(trade_update.client_order_id)
+        # The same fill arrives from the WS trade report and from /account/trades: its trade id dedups it (checked
+        # here too, so that a repeat is not reported as an overfill below).
+        if order is None or trade_update.trade_id in order.order_fills:
+            return
+        # A fill beyond the order amount would corrupt the executed amount and the balances. This check is the last
+        # line of defence, for a fill whose id would differ between the two sources.
+        if order.executed_amount_base + trade_update.fill_base_amount > order.amount:
+            self.logger().warning(
+                f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
+                f"{order.client_order_id} (exchange id {order.exchange_order_id}, {order.trading_pair}): it would take "
+                f"the executed amount {order.executed_amount_base} beyond the order amount {order.amount}.")
+            return
+        tracker.process_trade_update(trade_update)
 
     async def update_orders_fills(self, orders: List[InFlightOrder]):
         """
@@ -338,7 +361,7 @@ class NonkycReconciliation:
     def _record_account_trades(self, trades: List[Any]):
         orders = self._connector._order_tracker.all_fillable_orders_by_exchange_order_id
         for trade_update in self._trade_updates_of_orders(trades, orders):
-            self._connector._process_trade_update(trade_update)
+            self.process_trade_update(trade_update)
 
     def _trade_updates_of_orders(self, trades: List[Any], orders: Dict[str, InFlightOrder]) -> List[TradeUpdate]:
         """The fills among account trades of the orders given by exchange id; other trades are skipped quietly."""
