@@ -77,6 +77,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         self.gap_resubscriptions = 0
 
         # Kept across connections.
+        # The subscribed symbols, read at once by the message loop (the connector's map is async and has every market).
         self._trading_pair_by_symbol: Dict[str, str] = {}
         self._new_trades = NewTrades()
         self._last_update_id = self.REST_SNAPSHOT_UPDATE_ID
@@ -248,22 +249,20 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
             self._process_message(message)
 
     def _process_message(self, message: Any):
-        """Routes one message of the public stream. Never raises: whatever cannot be used is logged and skipped."""
-        try:
-            method = message.get("method") if type(message) is dict else None
-            if method == CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE:
-                self._process_order_book_update(message)
-            elif method == CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT:
-                self._process_order_book_snapshot(message)
-            elif method in _TRADE_EVENTS:
-                self._message_queue[self._trade_messages_queue_key].put_nowait(message)
-            elif type(message) is dict and ("result" in message or "error" in message):
-                self._process_reply(message)
-            else:
-                self._stream_core.log_unusable_message(message)
-        except Exception:
-            self.logger().exception(f"Unexpected error handling the NonKYC public message {describe(message)}; "
-                                    f"skipped.")
+        """Routes one message of the public stream on the stream core. Never raises."""
+        self._stream_core.route(message, self._process_event, self._process_reply)
+
+    def _process_event(self, message: Dict[str, Any]) -> bool:
+        method = message.get("method")
+        if method == CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE:
+            self._process_order_book_update(message)
+        elif method == CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT:
+            self._process_order_book_snapshot(message)
+        elif method in _TRADE_EVENTS:
+            self._message_queue[self._trade_messages_queue_key].put_nowait(message)
+        else:
+            return False
+        return True
 
     def _process_order_book_update(self, message: Dict[str, Any]):
         """The hot path: sequence check and parse of an `updateOrderbook`."""
@@ -349,11 +348,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
 
     # === Replies and retries ===
 
-    def _process_reply(self, message: Dict[str, Any]):
-        request = self._stream_core.take_reply(message)
-        if request is None:
-            self._stream_core.log_unmatched_reply(message)
-            return
+    def _process_reply(self, request: RpcRequest):
         reply: RpcReply = request.reply.result()
         channel: _Channel = request.context
         if reply.accepted:

@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
-from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, describe
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore
 from hummingbot.core.data_type.user_stream_tracker_data_source import UserStreamTrackerDataSource
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
@@ -155,18 +155,14 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
 
     def _route_message(self, message: Any, output: asyncio.Queue):
         """Hands private events to the exchange; replies go to the requests waiting for them. Never raises."""
-        try:
-            if isinstance(message, dict) and message.get("method") in self.FORWARDED_EVENTS and "error" not in message:
-                self._confirm_subscription(message)
-                output.put_nowait(message)
-            elif isinstance(message, dict) and ("result" in message or "error" in message):
-                if self._stream_core.take_reply(message) is None:
-                    self._stream_core.log_unmatched_reply(message)
-            else:
-                self._stream_core.log_unusable_message(message)
-        except Exception:
-            self.logger().exception(f"NonKYC private stream: unexpected error while handling the message "
-                                    f"{describe(message)}; skipped.")
+        self._stream_core.route(message, lambda event: self._forward_event(event, output))
+
+    def _forward_event(self, message: Dict[str, Any], output: asyncio.Queue) -> bool:
+        if message.get("method") not in self.FORWARDED_EVENTS or "error" in message:
+            return False
+        self._confirm_subscription(message)
+        output.put_nowait(message)
+        return True
 
     def _confirm_subscription(self, event: Dict[str, Any]):
         """An event that answers a subscription, by the request id or (without one) by its method."""

@@ -9,6 +9,8 @@ login and event forwarding); everything a JSON-RPC connection needs is here, onc
 - the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
 - the pace of the requests (`WS_REQUESTS_PER_SECOND`): every request waits for its own slot, in the order of the
   calls, so a subscription round of many pairs never floods the exchange and a retry is not held behind it;
+- the routing of a message (`route`): an event to the stream's handler, a reply to its request, anything else to
+  the logs, an error in a handler logged with the message;
 - bounded "log once" memories, heartbeat text frames and the shortened description of a message for logs.
 """
 import asyncio
@@ -354,6 +356,35 @@ class NonkycStreamCore:
     def _resolve(request: RpcRequest, reply: RpcReply):
         if not request.reply.done():
             request.reply.set_result(reply)
+
+    # === Routing ===
+
+    def route(self,
+              message: Any,
+              on_event: Callable[[Dict[str, Any]], bool],
+              on_reply: Optional[Callable[[RpcRequest], None]] = None):
+        """
+        Routes one message of the stream; never raises. `on_event` gets every JSON object first and returns True when
+        it was an event of the stream (and handled it). Otherwise a reply (`result` or `error`) resolves the request
+        waiting for it, which then goes to `on_reply`, and a reply no request waits for is logged; anything else
+        (heartbeat, not a JSON object, unknown method) is logged as unusable. An error in a handler is logged with the
+        message, which is skipped.
+        """
+        try:
+            if isinstance(message, dict):
+                if on_event(message):
+                    return
+                if "result" in message or "error" in message:
+                    request = self.take_reply(message)
+                    if request is None:
+                        self.log_unmatched_reply(message)
+                    elif on_reply is not None:
+                        on_reply(request)
+                    return
+            self.log_unusable_message(message)
+        except Exception:
+            self._logger().exception(f"{self.stream_name}: unexpected error while handling the message "
+                                     f"{describe(message)}; skipped.")
 
     # === Logging ===
 

@@ -640,11 +640,11 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
     async def test_unexpected_error_while_handling_a_message_is_logged_and_skipped(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        with patch.object(self.data_source, "_process_reply", side_effect=RuntimeError("boom")):
+        with patch.object(self.data_source, "_process_event", side_effect=RuntimeError("boom")):
             await self.deliver({"jsonrpc": "2.0", "result": True, "id": 1})
         await self.deliver(ws_update(BTC_SYMBOL, 501))
 
-        self.assertTrue(self.is_logged("ERROR", "Unexpected error handling the NonKYC public message"))
+        self.assertTrue(self.is_logged("ERROR", "NonKYC public stream: unexpected error while handling the message"))
         self.assertEqual(1, len(self.drain(self.diffs)))
 
     # --- trades ---

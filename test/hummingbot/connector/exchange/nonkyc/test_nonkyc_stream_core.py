@@ -380,3 +380,43 @@ class NonkycStreamCoreTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: error reply to request 9: code 400, "
                                                   "Unknown error"))
         self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: ignored a reply to no waiting request"))
+
+    async def test_route_hands_events_replies_and_the_rest_each_to_its_place(self):
+        self.server.default_reply = lambda index, request: []
+        websocket = await self.stream_core.connect(self.api_factory)
+        request = await self.stream_core.send(websocket, "subscribeOrderbook", {"symbol": "BTC/USDT"})
+        events, replied = [], []
+
+        def on_event(message):
+            if message.get("method") != "updateOrderbook":
+                return False
+            events.append(message)
+            return True
+
+        update = {"jsonrpc": "2.0", "method": "updateOrderbook", "params": {"symbol": "BTC/USDT", "sequence": 1}}
+        for message in (update, rpc_result({"id": request.request_id}), rpc_error({"id": 9}, 400, "Unknown error"),
+                        "pong", {"jsonrpc": "2.0", "method": "somethingNew", "params": {}}):
+            self.stream_core.route(message, on_event, replied.append)
+
+        self.assertEqual([update], events)
+        self.assertEqual([request], replied)
+        self.assertTrue(request.reply.result().accepted)
+        self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: error reply to request 9: code 400, "
+                                                  "Unknown error"))
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: heartbeat 'pong'."))
+        self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: skipped a message with the unknown method "
+                                                  "somethingNew"))
+
+    async def test_route_logs_an_error_in_a_handler_with_the_message_and_goes_on(self):
+        def failing(message):
+            raise ValueError("bad sequence")
+
+        self.stream_core.route({"method": "updateOrderbook", "params": {}}, failing)
+        self.stream_core.route("pong", failing)
+
+        errors = [record for record in self.log_recorder.records if record.levelname == "ERROR"]
+        self.assertEqual(1, len(errors))
+        self.assertEqual("NonKYC test stream: unexpected error while handling the message {'method': "
+                         "'updateOrderbook', 'params': {}}; skipped.", errors[0].getMessage())
+        self.assertIsNotNone(errors[0].exc_info, "with the traceback")
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: heartbeat 'pong'."))
