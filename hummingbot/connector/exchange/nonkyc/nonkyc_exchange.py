@@ -16,6 +16,7 @@ from hummingbot.connector.exchange.nonkyc import (
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
+from hummingbot.connector.exchange.nonkyc.nonkyc_cancel_all import NonkycCancelAll
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
@@ -23,6 +24,7 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair
+from hummingbot.core.data_type.cancellation_result import CancellationResult
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState, OrderUpdate, TradeUpdate
 from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
@@ -80,6 +82,7 @@ class NonkycExchange(ExchangePyBase):
         self._fill_rereads: Dict[str, Decimal] = {}
         self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
         self._last_prices_lock = asyncio.Lock()
+        self._cancel_all = NonkycCancelAll(self)
         super().__init__(balance_asset_limit, rate_limits_share_pct)
         # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
         self._set_order_book_tracker(NonkycOrderBookTracker(
@@ -195,12 +198,15 @@ class NonkycExchange(ExchangePyBase):
         The one way this connector calls the REST API. Every failed answer raises NonkycAPIError (an HTTP 200 answer
         with an `error` body included). A 429 goes through the rate-limit gate (a back-off shared by every request,
         one warning per episode) and is retried RATE_LIMITED_RETRIES times; a refused nonce is retried once after a
-        fresh server time. Timeouts and network errors are raised as they are. The base's `overwrite_url`,
+        fresh server time. Timeouts and network errors are raised as they are. While a cancel_all runs, the other
+        private requests wait for it (nonkyc_cancel_all.CancelsFirst). The base's `overwrite_url`,
         `return_err` and `headers` are not taken: nothing here needs them.
         """
         rate_limited_retries = 0
         time_resynchronized = False
         while True:
+            if is_auth_required:
+                await self._cancel_all.wait_for_cancels()
             async with self._rate_limit_gate.turn():
                 try:
                     result = await self._send_api_request(
@@ -241,9 +247,10 @@ class NonkycExchange(ExchangePyBase):
 
     async def _update_time_synchronizer(self, pass_on_non_cancelled_error: bool = False):
         """
-        The server time (GET /time, at each status poll). While NonKYC rate limits, the clock offset is kept and
-        /time is not asked: the rate-limit gate says when the limiting ends.
+        The server time (GET /time, at each status poll; it waits while a cancel_all runs). While NonKYC rate limits,
+        the clock offset is kept and /time is not asked: the rate-limit gate says when the limiting ends.
         """
+        await self._cancel_all.wait_for_cancels()
         if self._rate_limit_gate.limited:
             return
         try:
@@ -790,6 +797,10 @@ class NonkycExchange(ExchangePyBase):
         return None
 
     # === Cancels ===
+
+    async def cancel_all(self, timeout_seconds: float) -> List[CancellationResult]:
+        """By pair with /cancelallorders where only this bot's orders are active, ahead of the polls (its module)."""
+        return await self._cancel_all.cancel_all(timeout_seconds)
 
     async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
         if self._order_tracker.is_waiting_for_fills(order_id):
