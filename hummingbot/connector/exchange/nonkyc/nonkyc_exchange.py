@@ -19,6 +19,11 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_cancel_all import NonkycCancelAll
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import (
+    is_synthesized_fill,
+    synthesized_fill,
+    synthesized_fill_price,
+)
 from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
@@ -80,6 +85,7 @@ class NonkycExchange(ExchangePyBase):
         self._account_trades_lock = asyncio.Lock()
         self._reported_executed: Dict[str, Decimal] = {}
         self._fill_rereads: Dict[str, Decimal] = {}
+        self._reported_orders: Dict[str, Dict[str, Any]] = {}  # NonKYC's latest view of each order
         self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
         self._last_prices_lock = asyncio.Lock()
         self._cancel_all = NonkycCancelAll(self)
@@ -934,6 +940,7 @@ class NonkycExchange(ExchangePyBase):
         executed = self._executed_quantity(order_data)
         if executed is not None and executed > self._reported_executed.get(order.client_order_id, Decimal(0)):
             self._reported_executed[order.client_order_id] = executed
+        self._reported_orders[order.client_order_id] = order_data
         return OrderUpdate(
             client_order_id=order.client_order_id,
             exchange_order_id=str(order_data.get("id") or order.exchange_order_id or "") or None,
@@ -954,7 +961,7 @@ class NonkycExchange(ExchangePyBase):
 
     def _forget_orders_no_longer_tracked(self):
         fillable = self._order_tracker.all_fillable_orders
-        for memory in (self._reported_executed, self._fill_rereads):
+        for memory in (self._reported_executed, self._fill_rereads, self._reported_orders):
             for client_order_id in [key for key in memory if key not in fillable]:
                 del memory[client_order_id]
 
@@ -1022,15 +1029,47 @@ class NonkycExchange(ExchangePyBase):
             self._trades_cursor_ms = request_time_ms
             self._trades_truncation_logged = False
             self._read_again_fills_not_found(request_time_ms)
-        elif pages.truncated and not self._trades_truncation_logged:
-            self._trades_truncation_logged = True
-            self.logger().warning(
-                f"NonKYC lists /account/trades {pages.order or 'in one millisecond'} and more trades than its skip "
-                f"limit (500) lets read follow {pages.since_ms}: the older ones cannot be read now, so the next poll "
-                f"reads from the same point again. Their fills can still arrive through the private stream.")
+        elif pages.truncated:
+            if not self._trades_truncation_logged:
+                self._trades_truncation_logged = True
+                self.logger().warning(
+                    f"NonKYC lists /account/trades {pages.order or 'in one millisecond'} and more trades than its skip "
+                    f"limit (500) lets read follow {pages.since_ms}: the older ones cannot be read now, so the next "
+                    f"poll reads from the same point again. Their fills can still arrive through the private stream.")
+            self._complete_filled_orders_beyond_reach(pages.oldest_read_ms)
         else:
             self.logger().info(f"Read {pages.requests} pages of account trades in this poll; the next poll goes on "
                                f"from {self._trades_cursor_ms}.")
+
+    def _complete_filled_orders_beyond_reach(self, oldest_read_ms: Optional[int]):
+        """
+        After a read that NonKYC's paging limits stopped before the oldest trades (newest first, more than 1 000
+        trades after `since`): an order NonKYC reports filled, created before the oldest trade read, whose missing
+        fills no private report brought either, would wait for them forever. It completes with one fill built from
+        the order (nonkyc_order_updates.synthesized_fill); the trades read before this decision are recorded first.
+        """
+        now_ms = int(self._time_synchronizer.time() * 1e3)
+        for order in list(self.in_flight_orders.values()):
+            if (not self._order_tracker.is_waiting_for_fills(order.client_order_id)
+                    or (oldest_read_ms is not None and self._creation_ms(order, now_ms) >= oldest_read_ms)):
+                continue
+            executed = self._reported_executed.get(order.client_order_id) or order.amount
+            price, price_source = synthesized_fill_price(order, self._reported_orders.get(order.client_order_id))
+            schema = self.trade_fee_schema()
+            fee_rate = (schema.taker_percent_fee_decimal if order.order_type is OrderType.MARKET
+                        else schema.maker_percent_fee_decimal)
+            fill = synthesized_fill(order, executed, price, fee_rate, schema, now_ms / 1e3) if price else None
+            if fill is None:
+                continue
+            quantity, fee = fill.fill_base_amount.normalize(), fill.fee.flat_fees[0].amount.normalize()
+            self.logger().warning(
+                f"Order {order.client_order_id} ({order.trading_pair}, exchange id {order.exchange_order_id}) is "
+                f"filled on NonKYC ({executed.normalize():f} {order.base_asset}) but {quantity:f} of its fills are "
+                f"older than the {CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT + CONSTANTS.MAX_PAGE_SKIP} newest account "
+                f"trades /account/trades lets read, and no private report brought them: recording one fill of "
+                f"{quantity:f} at {price} ({price_source}) with an estimated fee of {fee:f} {order.quote_asset} (the "
+                f"market's fee rate, {(fee_rate * 100).normalize():f} %), trade id {fill.trade_id}.")
+            self._process_trade_update(fill)
 
     def _account_trades_start_ms(self, now_ms: int) -> int:
         """The cursor, or the creation of the oldest order with fills to read when there is no (older) cursor."""
@@ -1147,6 +1186,12 @@ class NonkycExchange(ExchangePyBase):
         # The same fill arrives from the WS trade report and from /account/trades: its trade id dedups it (checked
         # here too, so that a repeat is not reported as an overfill below).
         if order is None or trade_update.trade_id in order.order_fills:
+            return
+        if any(is_synthesized_fill(trade_id) for trade_id in order.order_fills):
+            self.logger().warning(
+                f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
+                f"{order.client_order_id} ({order.trading_pair}): a fill built from the order already stands for the "
+                f"fills NonKYC reported and could not be read.")
             return
         # A fill beyond the order amount would corrupt the executed amount and the balances. This check is the last
         # line of defence, for a fill whose id would differ between the two sources.

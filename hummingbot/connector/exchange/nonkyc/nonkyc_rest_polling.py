@@ -101,12 +101,13 @@ def timestamp_ms(entry: Any) -> Optional[int]:
 class AccountTradesPages:
     """
     Reads `/account/trades` from `since_ms` on, one page at a time, within NonKYC's limits (`limit` and `skip` at most
-    500). The API notes do not say in which order a `since` query lists trades, so every full page is read for it:
+    500). NonKYC's REST reference lists them newest first; an answer listed oldest first is read too, so every full
+    page is read for its order:
+    - newest first (or a page all of one millisecond, whose order cannot be told): the next page is the next `skip`,
+      so at most `limit + max_skip` trades after `since` can be reached; beyond that `truncated` is set, the caller
+      must not move its cursor, and `oldest_read_ms` says how far back the read went;
     - oldest first: the next page starts at the time of the page's last trade (`since` = that millisecond; trades of
-      that millisecond seen again are dropped by id, and `skip` only steps over a page that is all one millisecond),
-      so any number of trades is read;
-    - newest first: the next page is the next `skip`, so at most `limit + max_skip` trades after `since` can be
-      reached; beyond that `truncated` is set and the caller must not move its cursor.
+      that millisecond seen again are dropped by id), so any number of trades is read.
     `pages()` yields the new trades of each page as soon as it is read: a later page that fails loses nothing read.
     After the iteration, `complete` says whether every trade since `since_ms` was read; `read_until_ms`, when not
     None, is a time before which every trade was read (oldest-first pages only).
@@ -132,6 +133,7 @@ class AccountTradesPages:
         self.complete = False
         self.truncated = False
         self.read_until_ms: Optional[int] = None
+        self.oldest_read_ms: Optional[int] = None
 
     async def pages(self) -> AsyncIterator[List[Any]]:
         since, skip = self.since_ms, 0
@@ -153,15 +155,17 @@ class AccountTradesPages:
 
     def _next_page(self, batch: List[Any], since: int, skip: int) -> Tuple[int, int]:
         """Where the page after a full `batch` starts; sets `order` and, for oldest-first pages, `read_until_ms`."""
-        order = self._order_of(batch)
-        self.order = self.order or order
+        self.order = self.order or self._order_of(batch)
         last_ms = timestamp_ms(batch[-1])
-        if order == self.NEWEST_FIRST or last_ms is None:
+        if self.order != self.OLDEST_FIRST or last_ms is None:
             return since, skip + self._page_limit
         self.read_until_ms = last_ms
         return (last_ms, 0) if last_ms > since else (since, skip + self._page_limit)
 
     def _new_trades(self, batch: List[Any]) -> List[Any]:
+        times = [time_ms for time_ms in map(timestamp_ms, batch) if time_ms is not None]
+        if times:
+            self.oldest_read_ms = min(times + ([self.oldest_read_ms] if self.oldest_read_ms is not None else []))
         new = []
         for trade in batch:
             trade_id = str(trade.get("id")) if isinstance(trade, dict) and trade.get("id") is not None else None
