@@ -262,7 +262,7 @@ class _CancelRun:
     async def _list_active_orders(self) -> Optional[Tuple[List[Any], bool]]:
         self._count(CONSTANTS.ACCOUNT_ORDERS_PATH_URL)
         try:
-            return await self._connector._fetch_active_orders()
+            return await self._connector._reconciliation.fetch_active_orders()
         except asyncio.CancelledError:
             raise
         except Exception as error:

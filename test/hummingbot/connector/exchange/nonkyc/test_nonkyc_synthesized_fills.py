@@ -4,6 +4,7 @@ A FILLED order always completes: when NonKYC reports an order filled and its mis
 connector records one fill built from the order. The builder (pure) and the decision, against NonKYC's answer shapes.
 """
 import json
+import logging
 import re
 from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, wait_until
@@ -15,7 +16,7 @@ from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_utils, nonkyc_web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import (
-    synthesized_fill,
+    NonkycOrderUpdates,
     synthesized_fill_id,
     synthesized_fill_price,
 )
@@ -35,6 +36,13 @@ def an_order(order_type: OrderType = OrderType.LIMIT, amount: str = "1", price: 
                          creation_timestamp=1640780000, exchange_order_id=EXCHANGE_ID, initial_state=OrderState.OPEN)
 
 
+def synthesized_fill(order: InFlightOrder, executed: Decimal, price: Decimal, fee_rate: Decimal,
+                     timestamp: float) -> Optional[TradeUpdate]:
+    updates = NonkycOrderUpdates(asset_names=nonkyc_utils.AssetNames(), fee_schema=lambda: nonkyc_utils.DEFAULT_FEES,
+                                 logger=lambda: logging.getLogger(__name__))
+    return updates.synthesized_fill(order, executed, price, fee_rate, timestamp)
+
+
 def record_fill(order: InFlightOrder, trade_id: str, quantity: str, price: str = "10000"):
     order.update_with_trade_update(TradeUpdate(
         trade_id=trade_id, client_order_id=order.client_order_id, exchange_order_id=EXCHANGE_ID,
@@ -51,7 +59,7 @@ class SynthesizedFillBuilderTests(TestCase):
         record_fill(order, "t-read", "0.25")
         price, source = synthesized_fill_price(order, {"price": "10000", "executedQuantity": "1"})
 
-        fill = synthesized_fill(order, Decimal("1"), price, FEE_RATE, nonkyc_utils.DEFAULT_FEES, 1640780050.0)
+        fill = synthesized_fill(order, Decimal("1"), price, FEE_RATE, 1640780050.0)
 
         self.assertEqual(("its limit price", Decimal("10000")), (source, price))
         self.assertEqual((f"order-fill-{EXCHANGE_ID}-1", Decimal("0.75"), Decimal("10000"), Decimal("7500")),
@@ -64,16 +72,15 @@ class SynthesizedFillBuilderTests(TestCase):
         half = synthesized_fill_id(EXCHANGE_ID, Decimal("0.5"))
         self.assertEqual(half, synthesized_fill_id(EXCHANGE_ID, Decimal("0.50")))
         self.assertNotEqual(half, synthesized_fill_id(EXCHANGE_ID, Decimal("0.6")))
-        first = synthesized_fill(an_order(), Decimal("1"), Decimal("1"), FEE_RATE, nonkyc_utils.DEFAULT_FEES, 1.0)
-        again = synthesized_fill(an_order(), Decimal("1"), Decimal("2"), FEE_RATE, nonkyc_utils.DEFAULT_FEES, 2.0)
+        first = synthesized_fill(an_order(), Decimal("1"), Decimal("1"), FEE_RATE, 1.0)
+        again = synthesized_fill(an_order(), Decimal("1"), Decimal("2"), FEE_RATE, 2.0)
         self.assertEqual(first.trade_id, again.trade_id)
 
     def test_nothing_is_built_when_no_fill_is_missing(self):
         order = an_order()
         record_fill(order, "t-read", "1")
 
-        self.assertIsNone(synthesized_fill(order, Decimal("1"), Decimal("10000"), FEE_RATE,
-                                           nonkyc_utils.DEFAULT_FEES, 1.0))
+        self.assertIsNone(synthesized_fill(order, Decimal("1"), Decimal("10000"), FEE_RATE, 1.0))
 
     def test_the_price_is_nonkycs_average_price_when_it_gives_one_else_the_best_known_for_a_market_order(self):
         limit, market = an_order(), an_order(OrderType.MARKET, price="9990")
@@ -132,6 +139,10 @@ class SynthesizedFillDecisionTests(NonkycExchangeTestCase):
     def newer_trades(self, count: int = 1100, first_ms: int = 1640780010000) -> List[Dict[str, Any]]:
         return [self.trade(f"other-{index}", first_ms + index) for index in range(count)]
 
+    def record_account_trade(self, order: InFlightOrder, trade: Dict[str, Any]):
+        trade_update = self.exchange._order_updates.trade_update_from_account_trade(order, trade, 1640780060.0)
+        self.exchange._reconciliation.process_trade_update(trade_update)
+
     def fills_recorded(self, order: InFlightOrder) -> List[tuple]:
         return sorted((fill.trade_id, fill.fill_base_amount, fill.fill_price, fill.fee.flat_fees[0].amount)
                       for fill in order.order_fills.values())
@@ -159,7 +170,7 @@ class SynthesizedFillDecisionTests(NonkycExchangeTestCase):
                                                f"order-fill-{EXCHANGE_ID}-1."))
 
         await self.exchange._update_orders_fills([order])
-        self.exchange._process_trade_update(self.exchange._trade_update_from_account_trade(order, unreachable))
+        self.record_account_trade(order, unreachable)
 
         self.assertEqual(1, len(self.fills.event_log))  # neither the next read nor the real trade counts it again
 
@@ -199,11 +210,11 @@ class SynthesizedFillDecisionTests(NonkycExchangeTestCase):
 
     async def test_a_late_real_fill_after_a_built_one_is_ignored(self):
         order = await self.track_filled_on_exchange(executed="0.5")
-        built = synthesized_fill(order, Decimal("0.5"), Decimal("10000"), FEE_RATE, nonkyc_utils.DEFAULT_FEES, 1.0)
-        self.exchange._process_trade_update(built)
+        built = synthesized_fill(order, Decimal("0.5"), Decimal("10000"), FEE_RATE, 1.0)
+        self.exchange._reconciliation.process_trade_update(built)
         late: Optional[Dict[str, Any]] = self.trade("t-late", 1640780005000, quantity="0.3", order_id=EXCHANGE_ID)
 
-        self.exchange._process_trade_update(self.exchange._trade_update_from_account_trade(order, late))
+        self.record_account_trade(order, late)
 
         self.assertEqual([built.trade_id], list(order.order_fills))
         self.assertTrue(self.logged("WARNING", "Ignoring fill t-late of 0.3 for order HBOT1 (COINALPHA-HBOT): a fill "
