@@ -49,6 +49,12 @@ ACCOUNT_ORDERS_STATUS_ACTIVE = "active"
 MAX_PAGE_SKIP = 500
 ACCOUNT_TRADES_MAX_PAGES_PER_POLL = 20
 
+# cancel_all (nonkyc_cancel_all.py): a `/cancelallorders` is sent only this many seconds after the listing of active
+# orders it relies on (another bot on the key could place an order on the pair meanwhile); past that, the pair is
+# listed again, at most CANCEL_ALL_MAX_LISTINGS listings in all.
+CANCEL_ALL_LISTING_MAX_AGE = 2.0
+CANCEL_ALL_MAX_LISTINGS = 3
+
 # Request timeouts (seconds). A create that times out is ambiguous: the order may exist on the exchange.
 REST_REQUEST_TIMEOUT = 20
 CREATE_ORDER_TIMEOUT = 10
