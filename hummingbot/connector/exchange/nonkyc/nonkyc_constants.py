@@ -133,7 +133,6 @@ SERVER_ERROR_CODES = (500, 503, 504)
 ERROR_CODE_AUTHORIZATION_REQUIRED = 1001
 ERROR_CODE_AUTHORIZATION_FAILED = 1002
 ERROR_CODE_API_KEY_FORBIDDEN = 1003
-ERROR_CODE_INSUFFICIENT_FUNDS = 20001
 ERROR_CODE_ORDER_NOT_FOUND = 20002
 ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID = 20008
 AUTH_ERROR_CODES = (ERROR_CODE_AUTHORIZATION_REQUIRED, ERROR_CODE_AUTHORIZATION_FAILED)
@@ -157,9 +156,6 @@ WS_EVENT_ACTIVE_ORDERS = "activeOrders"
 WS_EVENT_REPORT = "report"
 WS_EVENT_CURRENT_BALANCES = "currentBalances"
 WS_EVENT_BALANCE_UPDATE = "balanceUpdate"
-# The candles notifications are unsure (see the candles feed): these two names, as the order book's and trades' ones.
-WS_EVENT_CANDLES_SNAPSHOT = "snapshotCandles"
-WS_EVENT_CANDLES_UPDATE = "updateCandles"
 
 WS_LOGIN_ALGORITHM = "HS256"
 # The server pings every 60 s; the client pings every ~20 s and reconnects a connection silent for ~70 s.
