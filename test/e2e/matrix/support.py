@@ -22,13 +22,13 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from demo.headless import HeadlessHummingbot
 from demo.monitor import ErrorLogWatcher
-from demo.run_demo import CONNECTOR_NAME, SCRIPTS_PATH, SandboxEnvironment
+from demo.sandbox_environment import CONNECTOR_NAME, SANDBOX_ACCOUNT, SCRIPTS_PATH, SandboxEnvironment, sandbox_api_keys
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.core.event.event_forwarder import EventForwarder
 from hummingbot.core.event.events import BuyOrderCreatedEvent, MarketEvent, SellOrderCreatedEvent
-from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, TraderSettings
+from nonkyc_sandbox import SandboxExchange, TraderSettings
 
-USER = "user"
+USER = SANDBOX_ACCOUNT
 TAKER = "sim-taker"
 # The sandbox's side of a keep-alive HTTP connection: it ends only when the client closes the connection.
 SERVER_CONNECTION_TASK = "RequestHandler.start"
@@ -66,9 +66,8 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
         use_fresh_shared_aiohttp_session()
         self.sandbox = SandboxExchange(seed=self.seed, simulated_traders=self.simulated_traders,
                                        trader_settings=self.trader_settings)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.environment = SandboxEnvironment()
-        self.environment.apply(self.sandbox.rest_url, self.sandbox.ws_url)
+        self.environment = SandboxEnvironment(self.sandbox)
+        await self.environment.start()
         self.work_dir = Path(tempfile.mkdtemp(prefix="nonkyc-matrix-"))
         self.addCleanup(shutil.rmtree, self.work_dir, ignore_errors=True)
         self.connector_errors = self.watch_errors("hummingbot.connector")
@@ -82,8 +81,7 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
             if self.bot is not None:
                 await self.stop_bot()
         finally:
-            await self.sandbox.stop()
-            self.environment.restore()
+            await self.environment.stop()
         await wait_until(lambda: not self.running_tasks(ignored=()), timeout=5.0,
                          what=lambda: f"the tasks of the test to end: {self.running_tasks(ignored=())}")
         await super().asyncTearDown()
@@ -103,8 +101,7 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     # === The bot ===
 
     def new_bot(self) -> HeadlessHummingbot:
-        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys={
-            CONNECTOR_NAME: {"nonkyc_api_key": DEFAULT_API_KEY, "nonkyc_api_secret": DEFAULT_API_SECRET}})
+        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys=sandbox_api_keys())
         return self.bot
 
     async def start_script(self, script_name: str, config: Dict[str, Any]) -> bool:
