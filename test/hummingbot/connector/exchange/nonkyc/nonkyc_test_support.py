@@ -31,6 +31,9 @@ from hummingbot.core.event.events import MarketEvent
 from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
 from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
 
+# How often `wait_until` checks its condition: often enough for the tests' pace, rarely enough not to keep a core busy.
+WAIT_INTERVAL = 0.01
+
 
 def clear_url_overrides(test_case: unittest.TestCase):
     """Unit tests use the production URLs: NONKYC_REST_URL / NONKYC_WS_URL of the caller's shell must not leak in."""
@@ -44,10 +47,11 @@ def clear_url_overrides(test_case: unittest.TestCase):
 async def wait_until(condition: Callable[[], Any],
                      timeout: float = 5.0,
                      what: Union[str, Callable[[], str]] = "the expected condition",
-                     interval: float = 0.001):
+                     interval: float = WAIT_INTERVAL):
     """
-    Waits until `condition()` is true. After `timeout` seconds it fails the test with a message naming `what` did
-    not happen (a callable is evaluated then, so the message can show the state at the time of the failure).
+    Waits until `condition()` is true, checking it every `interval` seconds (at least WAIT_INTERVAL). After `timeout`
+    seconds it fails the test with a message naming `what` did not happen (a callable is evaluated then, so the
+    message can show the state at the time of the failure).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -55,7 +59,7 @@ async def wait_until(condition: Callable[[], Any],
         if loop.time() > deadline:
             description = what() if callable(what) else what
             raise AssertionError(f"Timed out after {timeout:g} s waiting for {description}.")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(max(interval, WAIT_INTERVAL))
 
 
 def drain_queue(queue: asyncio.Queue) -> List[Any]:
