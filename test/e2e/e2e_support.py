@@ -5,7 +5,6 @@ sandbox's, ERROR log lines).
 """
 import asyncio
 import logging
-import os
 from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.hummingbot.connector.exchange.nonkyc.real_sockets import (
@@ -14,9 +13,8 @@ from test.hummingbot.connector.exchange.nonkyc.real_sockets import (
 )
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Dict, List, Optional, Tuple
-from unittest.mock import patch
 
-from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
+from demo.sandbox_environment import SandboxEnvironment
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.core.clock import Clock, ClockMode
 from hummingbot.core.data_type.common import OrderType
@@ -45,19 +43,16 @@ class EndToEndTestCase(IsolatedAsyncioWrapperTestCase):
         use_fresh_shared_aiohttp_session()
         self.log_records: List[logging.LogRecord] = []
         self.sandbox = SandboxExchange(seed=5, simulated_traders=self.simulated_traders, markets=self.sandbox_markets())
-        await self.sandbox.start("127.0.0.1", 0)
-        self.env = patch.dict(os.environ, {CONSTANTS.REST_URL_ENV_VAR: self.sandbox.rest_url,
-                                           CONSTANTS.WSS_URL_ENV_VAR: self.sandbox.ws_url})
-        self.env.start()
+        self.environment = SandboxEnvironment(self.sandbox)
+        await self.environment.start()
         self.connectors: List[NonkycExchange] = []
         self.clock_tasks: List[asyncio.Task] = []
 
     async def asyncTearDown(self) -> None:
         for connector in list(self.connectors):
             await self.stop_connector(connector)
-        await self.sandbox.stop()
+        await self.environment.stop()
         await close_shared_aiohttp_session()
-        self.env.stop()
         await super().asyncTearDown()
 
     def handle(self, record: logging.LogRecord):
