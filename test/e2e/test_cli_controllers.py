@@ -6,9 +6,9 @@ them.
 """
 import json
 import re
-import sqlite3
 from decimal import Decimal
 from test.e2e.cli_support import CliTestCase
+from test.e2e.matrix.support import Fill, sandbox_fills, trade_database_fills
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from typing import Dict, List
 
@@ -18,7 +18,6 @@ PAIR = "BTC-USDT"
 SYMBOL = "BTC/USDT"
 CONFIG = "conf_nonkyc_candles_mm.yml"
 BOT = "conf_nonkyc_candles_mm"
-DB_SCALE = Decimal("1e6")
 
 
 class CandlesControllerThroughTheCliTests(CliTestCase):
@@ -32,16 +31,11 @@ class CandlesControllerThroughTheCliTests(CliTestCase):
     def quotes(self) -> List[Dict]:
         return self.sandbox.orders("user", SYMBOL, status="active")
 
-    def recorded_fills(self) -> List:
-        with sqlite3.connect(self.install.root / "data" / f"{BOT}.sqlite") as database:
-            rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
-        return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
-                       sum(Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]))
-                      for trade_id, amount, price, trade_fee in rows)
+    def recorded_fills(self) -> List[Fill]:
+        return trade_database_fills(self.install.root / "data" / f"{BOT}.sqlite")
 
-    def exchange_fills(self) -> List:
-        return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
-                      for trade in self.sandbox.trades("user", SYMBOL))
+    def exchange_fills(self) -> List[Fill]:
+        return sandbox_fills(self.sandbox, [PAIR])
 
     async def test_deploy_status_live_config_history_and_stop(self):
         exit_code, output = await self.add_keys(DEFAULT_API_SECRET)

@@ -18,7 +18,7 @@ from pathlib import Path
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.hummingbot.connector.exchange.nonkyc.real_sockets import use_fresh_shared_aiohttp_session
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from demo.headless import HeadlessHummingbot
 from demo.monitor import ErrorLogWatcher
@@ -52,6 +52,21 @@ def task_name(task: asyncio.Task) -> str:
 
 def symbol_of(trading_pair: str) -> str:
     return trading_pair.replace("-", "/")
+
+
+def sandbox_fills(sandbox: SandboxExchange, trading_pairs: Iterable[str]) -> List[Fill]:
+    """The trades of the sandbox account on `trading_pairs`, with their fee."""
+    return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
+                  for trading_pair in trading_pairs for trade in sandbox.trades(USER, symbol_of(trading_pair)))
+
+
+def trade_database_fills(db_path: Union[str, Path]) -> List[Fill]:
+    """The fills Hummingbot's markets recorder stored in its trade database (what `history` reads), with their fee."""
+    with sqlite3.connect(db_path) as database:
+        rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
+    return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
+                   sum((Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]), Decimal(0)))
+                  for trade_id, amount, price, trade_fee in rows)
 
 
 class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
@@ -191,16 +206,11 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     # === What a user checks ===
 
     def exchange_fills(self, trading_pairs: Iterable[str]) -> List[Fill]:
-        return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
-                      for trading_pair in trading_pairs for trade in self.sandbox.trades(USER, symbol_of(trading_pair)))
+        return sandbox_fills(self.sandbox, trading_pairs)
 
     def recorded_fills(self) -> List[Fill]:
         """The fills Hummingbot's markets recorder stored (what `history` reads), with their fee."""
-        with sqlite3.connect(self.db_path) as database:
-            rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
-        return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
-                       sum((Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]), Decimal(0)))
-                      for trade_id, amount, price, trade_fee in rows)
+        return trade_database_fills(self.db_path)
 
     async def assert_balances_equal_exchange(self, assets: Iterable[str]):
         def balances() -> Tuple[Dict[str, Tuple[Decimal, Decimal]], Dict[str, Tuple[Decimal, Decimal]]]:
