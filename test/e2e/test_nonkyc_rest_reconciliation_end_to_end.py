@@ -7,7 +7,7 @@ back-off are shortened through the connector's documented attributes, so that ea
 import asyncio
 import time
 from decimal import Decimal
-from test.e2e.test_nonkyc_end_to_end import PAIR, SYMBOL, TAKER, USER, EndToEndTestCase
+from test.e2e.e2e_support import PAIR, SYMBOL, TAKER, USER, EndToEndTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from typing import List
 

@@ -139,7 +139,6 @@ SERVER_ERROR_CODES = (500, 503, 504)
 ERROR_CODE_AUTHORIZATION_REQUIRED = 1001
 ERROR_CODE_AUTHORIZATION_FAILED = 1002
 ERROR_CODE_API_KEY_FORBIDDEN = 1003
-ERROR_CODE_INSUFFICIENT_FUNDS = 20001
 ERROR_CODE_ORDER_NOT_FOUND = 20002
 ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID = 20008
 AUTH_ERROR_CODES = (ERROR_CODE_AUTHORIZATION_REQUIRED, ERROR_CODE_AUTHORIZATION_FAILED)
@@ -163,7 +162,7 @@ WS_EVENT_ACTIVE_ORDERS = "activeOrders"
 WS_EVENT_REPORT = "report"
 WS_EVENT_CURRENT_BALANCES = "currentBalances"
 WS_EVENT_BALANCE_UPDATE = "balanceUpdate"
-# The candles notifications are unsure (see the candles feed): these two names, as the order book's and trades' ones.
+# The candles notifications (nonkyc-api.md: `subscribeCandles` answers `snapshotCandles` then `updateCandles`).
 WS_EVENT_CANDLES_SNAPSHOT = "snapshotCandles"
 WS_EVENT_CANDLES_UPDATE = "updateCandles"
 
