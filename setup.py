@@ -16,6 +16,7 @@ import shutil
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
 from setuptools.errors import SetupError
 
 STARTUP_FILE = "nonkyc_candles_hook.pth"
@@ -25,10 +26,6 @@ class BuildWithStartupFile(build_py):
     """Puts the `.pth` start-up file at the root of the wheel, which pip installs into site-packages."""
 
     def run(self):
-        if self.editable_mode:
-            # An editable install would not put the connector where Hummingbot's directory scan looks for it.
-            raise SetupError("The NonKYC connector has no editable install: run ./setup.sh for development, or "
-                             "install a wheel (see the README).")
         # A rebuild in the same tree must not ship modules deleted since (build_py never removes old outputs).
         shutil.rmtree(os.path.join(self.build_lib, "hummingbot"), ignore_errors=True)
         super().run()
@@ -38,6 +35,14 @@ class BuildWithStartupFile(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, STARTUP_FILE)]
 
 
+class NoEditableInstall(editable_wheel):
+    """An editable install would not put the connector where Hummingbot's directory scan looks for it."""
+
+    def run(self):
+        raise SetupError("The NonKYC connector has no editable install: run ./setup.sh for development, or install a "
+                         "wheel (see the README).")
+
+
 setup(
     name="hummingbot-nonkyc-connector",
     version="0.1.0",
@@ -45,5 +50,5 @@ setup(
     packages=["hummingbot.connector.exchange.nonkyc", "hummingbot.data_feed.candles_feed.nonkyc_spot_candles"],
     py_modules=["nonkyc_candles_hook"],
     install_requires=["hummingbot>=20260922"],
-    cmdclass={"build_py": BuildWithStartupFile},
+    cmdclass={"build_py": BuildWithStartupFile, "editable_wheel": NoEditableInstall},
 )

@@ -15,7 +15,7 @@ import unittest
 import zipfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK = REPO_ROOT / "requirements" / "requirements.lock"
@@ -172,9 +172,9 @@ class HummingbotEnvironment:
     def python_code(self, code: str, *args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess:
         return run([str(self.python), "-c", code, *args], cwd=cwd, env=self.environment(**extra))
 
-    def installed_versions(self) -> Dict[str, str]:
-        result = run([str(self.python), "-m", "pip", "list", "--format=json"], cwd=self.path, env=self.environment())
-        return {package["name"].lower(): package["version"] for package in json.loads(result.stdout)}
+    def pip_freeze(self) -> Set[str]:
+        result = run([str(self.python), "-m", "pip", "freeze", "--all"], cwd=self.path, env=self.environment())
+        return set(result.stdout.splitlines())
 
     def move_hummingbot_to_a_checkout(self, checkout: Path):
         """Makes this environment look like Hummingbot's Docker image: Hummingbot in a checkout, not installed."""
@@ -206,7 +206,7 @@ class PackageTestCase(unittest.TestCase):
         cls.elsewhere = cls.work / "elsewhere"  # the working directory of every command in the environment
         cls.elsewhere.mkdir()
         cls.hummingbot_env = HummingbotEnvironment(cls.work / "env")
-        cls.versions_before = cls.hummingbot_env.installed_versions()
+        cls.frozen_before = cls.hummingbot_env.pip_freeze()
 
     def install_wheel(self) -> subprocess.CompletedProcess:
         result = self.hummingbot_env.shell(INSTALL_COMMAND, cwd=self.wheel.parent)
@@ -251,12 +251,12 @@ class InstalledPackageTests(PackageTestCase):
                          [line for line in metadata.splitlines() if line.startswith("Requires-Dist")])
 
     def test_installing_changes_no_installed_version_and_adds_only_the_connector(self):
-        after = self.hummingbot_env.installed_versions()
+        after = self.hummingbot_env.pip_freeze()
 
-        self.assertEqual({DISTRIBUTION: "0.1.0"}, {name: version for name, version in after.items()
-                                                   if self.versions_before.get(name) != version})
-        self.assertEqual(set(), set(self.versions_before) - set(after))
-        self.assertEqual("20260922", after["hummingbot"])
+        self.assertEqual(set(), self.frozen_before - after)
+        added = [line.split("#sha256=")[0] for line in after - self.frozen_before]
+        self.assertEqual([f"{DISTRIBUTION} @ {self.wheel.as_uri()}"], added)
+        self.assertIn("hummingbot==20260922", after)
         self.assertNotIn("Downloading", self.install_output.stdout)
 
     def test_the_files_are_where_hummingbot_looks_and_nothing_else_of_the_project_is_installed(self):
@@ -301,7 +301,7 @@ class InstalledPackageTests(PackageTestCase):
         self.assertEqual([], re.findall(r" - hummingbot\.connector\S* - (?:WARNING|ERROR) - .*", result.stderr))
 
 
-class UninstallTests(PackageTestCase):
+class UninstallAndOtherInstallsTests(PackageTestCase):
 
     def test_uninstall_removes_every_file_and_the_startup_file(self):
         self.install_wheel()
@@ -311,7 +311,7 @@ class UninstallTests(PackageTestCase):
 
         self.assertEqual(0, result.returncode, result.stdout + result.stderr)
         self.assertEqual([], self.hummingbot_env.nonkyc_files())
-        self.assertEqual(self.versions_before, self.hummingbot_env.installed_versions())
+        self.assertEqual(self.frozen_before, self.hummingbot_env.pip_freeze())
         factory = self.hummingbot_env.python_code(
             "from hummingbot.data_feed.candles_feed.candles_factory import CandlesFactory as F; "
             "print('nonkyc' in F._candles_map)", cwd=self.elsewhere)
@@ -327,6 +327,15 @@ class UninstallTests(PackageTestCase):
 
         self.assertEqual(0, result.returncode, result.stdout + result.stderr)
         self.assertEqual(from_wheel, self.hummingbot_env.nonkyc_files())
+
+    def test_an_editable_install_is_refused_with_the_way_to_develop(self):
+        result = self.hummingbot_env.shell(f"python -m pip install {OFFLINE_BUILD} -e .", cwd=self.source)
+
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn("The NonKYC connector has no editable install: run ./setup.sh for development, or install a "
+                      "wheel (see the README).", result.stdout + result.stderr)
+        self.assertEqual([], self.hummingbot_env.nonkyc_files())
+        self.assertEqual(self.frozen_before, self.hummingbot_env.pip_freeze())
 
 
 class CheckoutInstallTests(PackageTestCase):
