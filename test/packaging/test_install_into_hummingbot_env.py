@@ -274,6 +274,7 @@ class InstalledPackageTests(PackageTestCase):
 
         self.assertEqual(0, result.returncode, result.stdout + result.stderr)
         self.assertRegex(result.stdout, r"\| nonkyc\s+\| no\s+\|")
+        self.assertNotIn("Could not register", result.stdout + result.stderr)  # the start-up hook's warnings
 
     def test_a_new_process_gets_the_nonkyc_candles_feed_from_the_factory_and_starts_without_warnings(self):
         result = self.hummingbot_env.python_code(FACTORY_CHECK, cwd=self.elsewhere)
