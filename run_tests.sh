@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 ./setup.sh
 
-LINT_PATHS=(hummingbot test scripts controllers nonkyc_sandbox demo benchmarks nonkyc_candles_hook.py)
+LINT_PATHS=(hummingbot test scripts controllers sandbox demo benchmarks nonkyc_candles_hook.py setup.py)
 
 echo "== flake8"
 .venv/bin/flake8 "${LINT_PATHS[@]}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets up the project once: a project-local virtual environment (.venv) with Python 3.12 (3.11 when 3.12 is
 # missing), hummingbot==20260922 built from source and every other dependency at the versions pinned in
-# requirements/requirements.lock, and the connector (plus scripts/, conf/, logs/, data/) linked into the installed
-# hummingbot package so that Hummingbot's discovery sees them and edits to the repository take effect without
-# reinstalling.
+# requirements/requirements.lock, the sandbox exchange (sandbox/, editable), and the connector (plus its candles feed,
+# scripts/, conf/, logs/, data/) linked into the installed hummingbot package so that Hummingbot's discovery sees them
+# and edits to the repository take effect without reinstalling.
 # The installed packages and the repository's own are left compiled to bytecode (see compile_bytecode).
 # A second run only checks a stamp and the link, and returns in about a second.
 set -euo pipefail
@@ -15,6 +15,7 @@ LOCK="$ROOT/requirements/requirements.lock"
 BUILD_CONSTRAINTS="$ROOT/requirements/build-constraints.txt"
 BOOTSTRAP="$ROOT/requirements/bootstrap.txt"
 CONNECTOR_SRC="$ROOT/hummingbot/connector/exchange/nonkyc"
+SANDBOX="$ROOT/sandbox"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -32,7 +33,7 @@ find_python() {
 }
 
 setup_fingerprint() {
-    cat "$LOCK" "$BUILD_CONSTRAINTS" "$BOOTSTRAP" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+    cat "$LOCK" "$BUILD_CONSTRAINTS" "$BOOTSTRAP" "$SANDBOX/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
 }
 
 link_into_hummingbot() {
@@ -62,6 +63,8 @@ links = {
     os.path.join(os.path.dirname(candles_package.__file__), "nonkyc_spot_candles"): os.path.join(
         repo, "hummingbot", "data_feed", "candles_feed", "nonkyc_spot_candles"),
     os.path.join(root_path, "nonkyc_candles_hook.py"): os.path.join(repo, "nonkyc_candles_hook.py"),
+    # Run by Python at every start of the environment's interpreter (site-packages .pth files run their import lines).
+    os.path.join(root_path, "nonkyc_candles_hook.pth"): os.path.join(repo, "nonkyc_candles_hook.pth"),
     os.path.join(root_path, "scripts"): os.path.join(repo, "scripts"),
     os.path.join(root_path, "controllers"): os.path.join(repo, "controllers"),
     os.path.join(root_path, "conf"): os.path.join(repo, "conf"),
@@ -77,14 +80,6 @@ for target, source in links.items():
         raise SystemExit(f"{target} is a real directory; remove it to let set-up link {source}")
     os.symlink(source, target)
     print(f"[setup] linked {target} -> {source}", file=sys.stderr)
-
-# Run by Python at every start of the environment's interpreter (site-packages .pth files run their import lines).
-hook = os.path.join(root_path, "nonkyc_candles_hook.pth")
-hook_line = "import nonkyc_candles_hook; nonkyc_candles_hook.install()\n"
-if not os.path.isfile(hook) or open(hook).read() != hook_line:
-    with open(hook, "w") as hook_file:
-        hook_file.write(hook_line)
-    print(f"[setup] wrote {hook}", file=sys.stderr)
 
 # Hummingbot's own controllers, from the directory the user names (see controllers/linking.py and the README).
 sys.path.insert(0, repo)
@@ -117,7 +112,7 @@ compile_bytecode() {
         || log "some installed files could not be compiled; they are compiled when imported"
     "$VENV/bin/python" -m compileall -qq --invalidation-mode checked-hash \
         "$CONNECTOR_SRC" "$ROOT/hummingbot/data_feed/candles_feed/nonkyc_spot_candles" "$ROOT/nonkyc_candles_hook.py" \
-        "$ROOT/scripts" "$ROOT/controllers" "$ROOT/nonkyc_sandbox" "$ROOT/demo" \
+        "$ROOT/scripts" "$ROOT/controllers" "$SANDBOX/nonkyc_sandbox" "$ROOT/demo" \
         || log "some repository files could not be compiled; they are compiled when imported"
 }
 
@@ -145,7 +140,14 @@ log "installing the locked dependencies (hummingbot is built from source: a few 
 # hummingbot is always built from its source distribution (its wheels need a newer glibc than Debian 12's anyway).
 VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
     -r "$LOCK" --build-constraint "$BUILD_CONSTRAINTS" --no-binary hummingbot
-VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
+# The sandbox exchange, editable. The connector's own package (setup.py) is for other environments: here the links
+# below put the repository's connector where Hummingbot's directory scan looks. An older set-up installed the project
+# itself in editable mode: that install goes.
+if VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip show --quiet --python "$VENV/bin/python" hummingbot-nonkyc-connector \
+        >/dev/null 2>&1; then
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip uninstall --quiet --python "$VENV/bin/python" hummingbot-nonkyc-connector
+fi
+VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$SANDBOX"
 
 link_into_hummingbot
 compile_bytecode
