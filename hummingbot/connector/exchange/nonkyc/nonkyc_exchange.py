@@ -19,6 +19,7 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
+from hummingbot.connector.exchange.nonkyc.nonkyc_wall_clock import WallClockDriver
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
@@ -44,6 +45,10 @@ class NonkycExchange(ExchangePyBase):
     UNTRACKED_ORDERS_SHOWN = 5
     # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
     LAST_PRICES_REFRESH_INTERVAL = 30.0
+    # Without a Clock, the wall clock ticks the connector this often (Hummingbot's default tick size), from this long
+    # after the last tick of a Clock (see nonkyc_wall_clock.py).
+    WALL_CLOCK_TICK_INTERVAL = 1.0
+    WALL_CLOCK_TAKEOVER_DELAY = 10.0
 
     web_utils = web_utils
 
@@ -80,6 +85,7 @@ class NonkycExchange(ExchangePyBase):
         self._fill_rereads: Dict[str, Decimal] = {}
         self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
         self._last_prices_lock = asyncio.Lock()
+        self._wall_clock = WallClockDriver(self)
         super().__init__(balance_asset_limit, rate_limits_share_pct)
         # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
         self._set_order_book_tracker(NonkycOrderBookTracker(
@@ -135,6 +141,25 @@ class NonkycExchange(ExchangePyBase):
     @property
     def is_trading_required(self) -> bool:
         return self._trading_required
+
+    @property
+    def current_timestamp(self) -> float:
+        """
+        The time of the Clock that ticks the connector (or the time a test sets). Without a Clock (Hummingbot API),
+        the wall clock: never NaN, never stale (see nonkyc_wall_clock.py).
+        """
+        timestamp = super().current_timestamp
+        if self._wall_clock.driving or math.isnan(timestamp):
+            return self._time()
+        return timestamp
+
+    def tick(self, timestamp: float):
+        self._wall_clock.tick_seen()
+        super().tick(timestamp)
+
+    async def _lost_orders_update_polling_loop(self):
+        """ExchangePyBase's loop, with the wall-clock driver beside it: the status polls run even without a Clock."""
+        await self._wall_clock.run_beside(super()._lost_orders_update_polling_loop())
 
     def supported_order_types(self) -> List[OrderType]:
         # LIMIT_MAKER is emulated: NonKYC has no post-only flag (see _ensure_limit_maker_would_rest).
