@@ -19,6 +19,7 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_rest_polling import AccountTradesPages, RateLimitGate
+from hummingbot.connector.exchange.nonkyc.nonkyc_tickers import MarketTicker, market_tickers
 from hummingbot.connector.exchange.nonkyc.nonkyc_wall_clock import WallClockDriver
 from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
 from hummingbot.connector.exchange_py_base import ExchangePyBase
@@ -83,8 +84,8 @@ class NonkycExchange(ExchangePyBase):
         self._account_trades_lock = asyncio.Lock()
         self._reported_executed: Dict[str, Decimal] = {}
         self._fill_rereads: Dict[str, Decimal] = {}
-        self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
-        self._last_prices_lock = asyncio.Lock()
+        self._tickers_cache: Optional[Tuple[float, Dict[str, MarketTicker]]] = None
+        self._tickers_lock = asyncio.Lock()
         self._wall_clock = WallClockDriver(self)
         super().__init__(balance_asset_limit, rate_limits_share_pct)
         # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
@@ -478,29 +479,40 @@ class NonkycExchange(ExchangePyBase):
     async def get_last_traded_prices(self, trading_pairs: List[str]) -> Dict[str, float]:
         """
         Last prices of many pairs from one /tickers call, shared by every caller for LAST_PRICES_REFRESH_INTERVAL
-        seconds: the order-book tracker asks every few seconds for each pair without a recent trade.
+        seconds: the order-book tracker asks every few seconds for each pair without a recent trade. Every market
+        /tickers lists has a price, paused ones included (they value an asset; they are never traded).
         """
-        prices = await self._all_last_traded_prices()
-        return {trading_pair: prices[trading_pair] for trading_pair in trading_pairs if trading_pair in prices}
+        tickers = await self._market_tickers()
+        return {trading_pair: float(tickers[trading_pair].last_price)
+                for trading_pair in trading_pairs if trading_pair in tickers}
 
-    async def _all_last_traded_prices(self) -> Dict[str, float]:
-        async with self._last_prices_lock:
-            cache = self._last_prices
+    async def get_all_pairs_prices(self) -> List[Dict[str, str]]:
+        """
+        The prices of every market, paused ones included, from the same /tickers read, in the shape of Hummingbot's
+        Binance connector: `[{"symbol": "BTC/USDT", "bidPrice": "...", "askPrice": "...", "lastPrice": "..."}]`
+        (`trading_pair_associated_to_exchange_symbol` knows every such symbol).
+        """
+        return [ticker.as_pair_prices_row() for ticker in (await self._market_tickers()).values()]
+
+    async def trading_pair_associated_to_exchange_symbol(self, symbol: str) -> str:
+        """The pair of a tradeable market from the symbol map, else of any market /tickers lists (a paused one)."""
+        symbol_map = await self.trading_pair_symbol_map()
+        if symbol in symbol_map:
+            return symbol_map[symbol]
+        for ticker in (await self._market_tickers()).values():
+            if ticker.symbol == symbol:
+                return ticker.trading_pair
+        raise KeyError(symbol)
+
+    async def _market_tickers(self) -> Dict[str, MarketTicker]:
+        async with self._tickers_lock:
+            cache = self._tickers_cache
             if cache is not None and time.monotonic() - cache[0] < self.LAST_PRICES_REFRESH_INTERVAL:
                 return cache[1]
-            tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
-            trading_pair_of_symbol = await self.trading_pair_symbol_map()
-            prices = {}
-            for ticker in tickers if isinstance(tickers, list) else []:
-                try:
-                    trading_pair = trading_pair_of_symbol.get(f"{ticker['base_currency']}/{ticker['target_currency']}")
-                    if trading_pair is None:
-                        continue
-                    prices[trading_pair] = float(Decimal(str(ticker["last_price"])))
-                except (KeyError, TypeError, ArithmeticError):
-                    self.logger().debug(f"Skipping malformed NonKYC ticker {ticker}.")
-            self._last_prices = (time.monotonic(), prices)
-            return prices
+            tickers = market_tickers(await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL), self._asset_names,
+                                     log_skipped=self.logger().debug)
+            self._tickers_cache = (time.monotonic(), tickers)
+            return tickers
 
     async def _get_last_traded_price(self, trading_pair: str) -> float:
         prices = await self.get_last_traded_prices(trading_pairs=[trading_pair])
