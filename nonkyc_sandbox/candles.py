@@ -17,13 +17,13 @@ from nonkyc_sandbox.markets import MarketSpec
 
 RESOLUTIONS = (5, 15, 30, 60, 180, 240, 480, 720, 1440)  # minutes
 TIME_UNITS = ("ms", "s")
-# The candle notifications public sources show (`snapshotCandles` / `updateCandles`, params `symbol`, `period` and
-# the candles under `data`, unless said otherwise):
+# The candle notifications /work/shared/nonkyc-api.md allows (`snapshotCandles` / `updateCandles`, params `symbol`,
+# `period` and the candles under `data`): "sources show both low/high and min/max"; the docs name `timestamp`, a live
+# report an ISO `datetime`.
 WS_SHAPES = (
     "min_max_timestamp",  # HitBTC style: min / max, `timestamp` as an ISO string, values as strings
     "high_low_timestamp_ms",  # high / low, `timestamp` in integer milliseconds
     "min_max_datetime",  # min / max, `datetime` as an ISO string
-    "high_low_flat",  # high / low, `timestamp` in milliseconds, the candle's fields directly in params (no `data`)
 )
 MAX_BARS_PER_REQUEST = 500
 BARS_KEPT = 5000  # per market and resolution; the oldest are forgotten first
@@ -39,18 +39,16 @@ class Bar:
     low: Decimal
     close: Decimal
     volume: Decimal = Decimal(0)
-    quote_volume: Decimal = Decimal(0)
 
     @classmethod
     def first(cls, start: int, price: Decimal, quantity: Decimal) -> "Bar":
-        return cls(start, price, price, price, price, quantity, price * quantity)
+        return cls(start, price, price, price, price, quantity)
 
     def add(self, price: Decimal, quantity: Decimal) -> None:
         self.high = max(self.high, price)
         self.low = min(self.low, price)
         self.close = price
         self.volume += quantity
-        self.quote_volume += price * quantity
 
 
 class _Series:

@@ -325,12 +325,7 @@ class WsHub:
         """A `snapshotCandles` / `updateCandles` notification in the shape the candle history's `ws_shape` names."""
         shape = self.engine.candles.ws_shape
         candles = [self._ws_candle(market, bar, shape) for bar in bars]
-        params: Dict[str, Any] = {"symbol": market.symbol, "period": period}
-        if shape == "high_low_flat" and len(candles) == 1:
-            params.update(candles[0])
-        else:
-            params["data"] = candles
-        return notification(method, params)
+        return notification(method, {"symbol": market.symbol, "period": period, "data": candles})
 
     @staticmethod
     def _ws_candle(market: MarketSpec, bar: Bar, shape: str) -> Dict[str, Any]:
@@ -340,12 +335,12 @@ class WsHub:
         else:
             prices = {"open": market.format_price(bar.open), "high": market.format_price(bar.high),
                       "low": market.format_price(bar.low), "close": market.format_price(bar.close)}
-        volumes = {"volume": market.format_quantity(bar.volume), "volumeQuote": balance_string(bar.quote_volume)}
+        volume = market.format_quantity(bar.volume)
         if shape == "min_max_timestamp":
-            return {"timestamp": iso_timestamp(bar.start * 1000), **prices, **volumes}
+            return {"timestamp": iso_timestamp(bar.start * 1000), **prices, "volume": volume}
         if shape == "min_max_datetime":
-            return {"datetime": iso_timestamp(bar.start * 1000), **prices, **volumes}
-        return {"timestamp": bar.start * 1000, **prices, **volumes}
+            return {"datetime": iso_timestamp(bar.start * 1000), **prices, "volume": volume}
+        return {"timestamp": bar.start * 1000, **prices, "volume": volume}
 
     @staticmethod
     def _require_login(connection: WsConnection) -> str:

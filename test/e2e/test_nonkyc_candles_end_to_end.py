@@ -136,7 +136,7 @@ class CandlesFeedAgainstSandboxTests(LogAssertions, IsolatedAsyncioWrapperTestCa
         self.assertEqual([], self.log_messages("ERROR"))
 
     async def test_without_the_live_channel_the_feed_stays_current_from_rest(self):
-        expected = await self.start_sandbox(candle_time_unit="ms", candle_ws_shape="high_low_flat")
+        expected = await self.start_sandbox(candle_time_unit="ms", candle_ws_shape="min_max_datetime")
         self.sandbox.faults.reject_candle_subscriptions(count=100)
         feed = self.track(NonkycSpotCandles(PAIR, "5m", RECORDS))
         feed.rest_poll_interval = 0.2

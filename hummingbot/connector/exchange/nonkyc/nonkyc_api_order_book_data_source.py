@@ -10,8 +10,8 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import (
     OrderBookSequences,
     SequenceVerdict,
 )
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcReply, RpcRequest, describe
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import NonkycWsRpc, RpcReply, RpcRequest, describe
 from hummingbot.core.data_type.order_book_message import OrderBookMessage
 from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
@@ -41,12 +41,13 @@ class _Channel:
 
 class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     """
-    NonKYC public order books and trades, all pairs on one WebSocket connection (JSON-RPC, see `nonkyc_ws_rpc`).
+    NonKYC public order books and trades, all pairs on one WebSocket connection (JSON-RPC on the stream core,
+    `nonkyc_stream_core`).
 
-    Per pair, `subscribeOrderbook` and `subscribeTrades` are sent (paced by the core, every order book first) and their
-    replies checked; a rejected subscription is logged and retried a bounded number of times. The sequences of each
-    connection follow `OrderBookSequences`: on a gap the pair's order book alone is re-subscribed (unsubscribe +
-    subscribe) for a fresh WS snapshot; after a reconnect every pair waits for a fresh snapshot.
+    Per pair, `subscribeOrderbook` and `subscribeTrades` are sent (paced by the stream core, every order book first)
+    and their replies checked; a rejected subscription is logged and retried a bounded number of times. The sequences
+    of each connection follow `OrderBookSequences`: on a gap the pair's order book alone is re-subscribed
+    (unsubscribe + subscribe) for a fresh WS snapshot; after a reconnect every pair waits for a fresh snapshot.
 
     The update ids of the messages keep the books exact inside Hummingbot's `OrderBookTracker`, see `nonkyc_order_book`.
     The books are built from the WS snapshots (`NonkycOrderBookTracker`); a REST snapshot (update id 0) only stands in
@@ -71,11 +72,12 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         self._trade_messages_queue_key = CONSTANTS.WS_EVENT_TRADES_UPDATE
         self._diff_messages_queue_key = CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE
         self._snapshot_messages_queue_key = CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT
-        self._rpc = NonkycWsRpc("NonKYC public stream", self.logger, lambda delay: self._sleep(delay))
+        self._stream_core = NonkycStreamCore("NonKYC public stream", self.logger, lambda delay: self._sleep(delay))
         # Order book re-subscriptions because of a sequence gap, since the start.
         self.gap_resubscriptions = 0
 
         # Kept across connections.
+        # The subscribed symbols, read at once by the message loop (the connector's map is async and has every market).
         self._trading_pair_by_symbol: Dict[str, str] = {}
         self._new_trades = NewTrades()
         self._last_update_id = self.REST_SNAPSHOT_UPDATE_ID
@@ -92,7 +94,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     @property
     def connection_count(self) -> int:
         """Connections of the public stream since the start (reconnections are the ones beyond the first)."""
-        return self._rpc.connection_count
+        return self._stream_core.connection_count
 
     # === Prices and REST snapshots ===
 
@@ -134,11 +136,11 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     # === Connection and subscriptions ===
 
     async def listen_for_subscriptions(self):
-        self._rpc.backoff.restart()
+        self._stream_core.backoff.restart()
         await super().listen_for_subscriptions()
 
     async def _connected_websocket_assistant(self) -> WSAssistant:
-        return await self._rpc.connect(self._api_factory)
+        return await self._stream_core.connect(self._api_factory)
 
     async def _subscribe_channels(self, ws: WSAssistant):
         """
@@ -154,7 +156,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
                 continue
             self._trading_pair_by_symbol[symbol] = trading_pair
             channels.append(_Channel(symbol, trading_pair))
-        self._rpc.run_later(0, lambda: self._send_if_connected(
+        self._stream_core.run_later(0, lambda: self._send_if_connected(
             *[(method, channel) for method in _SUBSCRIBE_METHODS for channel in channels]))
         self.logger().info("Subscribing to the NonKYC public order book and trade channels...")
 
@@ -194,8 +196,8 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     async def _sent_and_accepted(self, channel: _Channel, methods: Tuple[str, ...], action: Tuple[str, str]) -> bool:
         """Sends requests about one pair while the stream runs; True when the exchange accepted them all."""
         try:
-            replies = await self._rpc.replies([await self._send(self._ws_assistant, method, channel)
-                                               for method in methods])
+            replies = await self._stream_core.replies([await self._send(self._ws_assistant, method, channel)
+                                                       for method in methods])
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -205,7 +207,8 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         if all(reply.accepted for reply in replies.values()):
             self.logger().info(f"{action[1]} the {channel.trading_pair} order book and trade channels.")
             return True
-        self.logger().warning(f"Could not {action[0]} {channel.trading_pair} ({self._rpc.describe_replies(replies)}).")
+        self.logger().warning(f"Could not {action[0]} {channel.trading_pair} "
+                              f"({self._stream_core.describe_replies(replies)}).")
         # Best effort: the subscriptions the exchange accepted are undone.
         await self._send_if_connected(*[(_UNSUBSCRIBE_METHOD[method], channel) for method, reply in replies.items()
                                         if reply.accepted and method in _UNSUBSCRIBE_METHOD])
@@ -217,10 +220,10 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
             params["limit"] = CONSTANTS.ORDER_BOOK_SNAPSHOT_DEPTH
             self._sequences.expect_snapshot(channel.symbol)
             self._order_book_attempts[channel.symbol] = channel.attempt
-        return await self._rpc.send(websocket_assistant, method, params, channel)
+        return await self._stream_core.send(websocket_assistant, method, params, channel)
 
     def _forget_symbol(self, symbol: str):
-        self._rpc.expect_stray_messages(symbol)
+        self._stream_core.expect_stray_messages(symbol)
         self._trading_pair_by_symbol.pop(symbol, None)
         self._sequences.forget(symbol)
         self._order_book_attempts.pop(symbol, None)
@@ -236,32 +239,30 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         """A fresh WS snapshot for one market: its order book is unsubscribed and subscribed again."""
         trading_pair = self._trading_pair_by_symbol.get(symbol)
         if trading_pair is not None:
-            self._rpc.run_later(0, lambda: self._resend(CONSTANTS.WS_METHOD_SUBSCRIBE_ORDER_BOOK,
-                                                        _Channel(symbol, trading_pair), unsubscribe_first=True))
+            self._stream_core.run_later(0, lambda: self._resend(CONSTANTS.WS_METHOD_SUBSCRIBE_ORDER_BOOK,
+                                                                _Channel(symbol, trading_pair), unsubscribe_first=True))
 
     # === Message loop ===
 
     async def _process_websocket_messages(self, websocket_assistant: WSAssistant):
-        async for message in self._rpc.messages(websocket_assistant):
+        async for message in self._stream_core.messages(websocket_assistant):
             self._process_message(message)
 
     def _process_message(self, message: Any):
-        """Routes one message of the public stream. Never raises: whatever cannot be used is logged and skipped."""
-        try:
-            method = message.get("method") if type(message) is dict else None
-            if method == CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE:
-                self._process_order_book_update(message)
-            elif method == CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT:
-                self._process_order_book_snapshot(message)
-            elif method in _TRADE_EVENTS:
-                self._message_queue[self._trade_messages_queue_key].put_nowait(message)
-            elif type(message) is dict and ("result" in message or "error" in message):
-                self._process_reply(message)
-            else:
-                self._rpc.log_unusable_message(message)
-        except Exception:
-            self.logger().exception(f"Unexpected error handling the NonKYC public message {describe(message)}; "
-                                    f"skipped.")
+        """Routes one message of the public stream on the stream core. Never raises."""
+        self._stream_core.route(message, self._process_event, self._process_reply)
+
+    def _process_event(self, message: Dict[str, Any]) -> bool:
+        method = message.get("method")
+        if method == CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE:
+            self._process_order_book_update(message)
+        elif method == CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT:
+            self._process_order_book_snapshot(message)
+        elif method in _TRADE_EVENTS:
+            self._message_queue[self._trade_messages_queue_key].put_nowait(message)
+        else:
+            return False
+        return True
 
     def _process_order_book_update(self, message: Dict[str, Any]):
         """The hot path: sequence check and parse of an `updateOrderbook`."""
@@ -296,14 +297,14 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
             self.logger().debug(f"Dropped a duplicate NonKYC order book update for {symbol}: sequence {sequence}, "
                                 f"last applied {self._sequences.last_sequence(symbol)}.")
         elif verdict is SequenceVerdict.NOT_SUBSCRIBED:
-            self._rpc.log_unknown_symbol(symbol, CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE)
+            self._stream_core.log_unknown_symbol(symbol, CONSTANTS.WS_EVENT_ORDER_BOOK_UPDATE)
 
     def _process_order_book_snapshot(self, message: Dict[str, Any]):
         try:
             params = message["params"]
             symbol = params["symbol"]
             if symbol not in self._sequences:
-                self._rpc.log_unknown_symbol(symbol, CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT)
+                self._stream_core.log_unknown_symbol(symbol, CONSTANTS.WS_EVENT_ORDER_BOOK_SNAPSHOT)
                 return
             sequence = NonkycOrderBook.parse_sequence(params["sequence"])
             snapshot = NonkycOrderBook.snapshot_message_from_exchange(params, self._time(), {
@@ -317,7 +318,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         self._last_update_id += 1
         self._sequences.on_snapshot(symbol, sequence)
         self._order_book_attempts.pop(symbol, None)
-        self._rpc.backoff.session_established()
+        self._stream_core.backoff.session_established()
         self.logger().info(f"Order book of {snapshot.trading_pair} synchronised from a NonKYC snapshot at sequence "
                            f"{sequence}.")
         # On the diff queue on purpose: see the class documentation.
@@ -347,11 +348,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
 
     # === Replies and retries ===
 
-    def _process_reply(self, message: Dict[str, Any]):
-        request = self._rpc.take_reply(message)
-        if request is None:
-            self._rpc.log_unmatched_reply(message)
-            return
+    def _process_reply(self, request: RpcRequest):
         reply: RpcReply = request.reply.result()
         channel: _Channel = request.context
         if reply.accepted:
@@ -366,8 +363,8 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
     def _retry(self, method: str, channel: _Channel, unsubscribe_first: bool = False):
         """Sends a subscription again, later; `unsubscribe_first` when it exists but its snapshot was unreadable."""
         next_attempt = replace(channel, attempt=channel.attempt + 1)
-        self._rpc.retry_later(f"{method} for {channel.trading_pair}", channel.attempt,
-                              lambda: self._resend(method, next_attempt, unsubscribe_first))
+        self._stream_core.retry_later(f"{method} for {channel.trading_pair}", channel.attempt,
+                                      lambda: self._resend(method, next_attempt, unsubscribe_first))
 
     async def _resend(self, method: str, channel: _Channel, unsubscribe_first: bool):
         if channel.symbol in self._trading_pair_by_symbol:
@@ -394,7 +391,7 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         symbol = params.get("symbol") if isinstance(params, dict) else None
         trading_pair = self._trading_pair_by_symbol.get(symbol) if isinstance(symbol, str) else None
         if trading_pair is None and isinstance(symbol, str):
-            self._rpc.log_unknown_symbol(symbol, method)
+            self._stream_core.log_unknown_symbol(symbol, method)
             return
         try:
             trades, errors = NonkycOrderBook.trade_messages_from_exchange(params["data"], trading_pair)
@@ -418,4 +415,4 @@ class NonkycAPIOrderBookDataSource(OrderBookTrackerDataSource):
         """Everything learnt on the old connection is void: each pair starts again from a fresh WS snapshot."""
         self._sequences.clear()
         self._order_book_attempts.clear()
-        await self._rpc.close()
+        await self._stream_core.close()

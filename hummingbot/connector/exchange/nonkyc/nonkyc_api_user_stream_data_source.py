@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import NonkycWsRpc, describe
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore
 from hummingbot.core.data_type.user_stream_tracker_data_source import UserStreamTrackerDataSource
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
     """
-    The NonKYC private WebSocket stream (JSON-RPC, see `nonkyc_ws_rpc`).
+    The NonKYC private WebSocket stream (JSON-RPC on the stream core, `nonkyc_stream_core`).
 
     Per connection: connect, `login` and wait for its reply, then `subscribeReports` and `subscribeBalances`, each
     confirmed before going on. The private events (`activeOrders`, `report`, `currentBalances`, `balanceUpdate`) go
@@ -51,7 +51,7 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
         self._connector = connector
         self._api_factory = api_factory
         self._domain = domain
-        self._rpc = NonkycWsRpc("NonKYC private stream", self.logger, lambda delay: self._sleep(delay))
+        self._stream_core = NonkycStreamCore("NonKYC private stream", self.logger, lambda delay: self._sleep(delay))
         self._subscription_of_event = {event: method for method, event in self.SUBSCRIPTION_CONFIRMED_BY.items()}
         self._session_ready = False
         self._last_session_recv_time = 0.0
@@ -71,10 +71,10 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
     @property
     def connection_count(self) -> int:
         """Connections of the private stream since the start (reconnections are the ones beyond the first)."""
-        return self._rpc.connection_count
+        return self._stream_core.connection_count
 
     async def listen_for_user_stream(self, output: asyncio.Queue):
-        self._rpc.backoff.restart()
+        self._stream_core.backoff.restart()
         while True:
             try:
                 websocket_assistant = await self._connected_websocket_assistant()
@@ -87,14 +87,14 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
                 await self._on_user_stream_interruption(websocket_assistant=self._ws_assistant)
 
     async def stop(self):
-        await self._rpc.close()
+        await self._stream_core.close()
         await super().stop()
 
     async def _connected_websocket_assistant(self) -> WSAssistant:
         if not (self._auth.api_key and self._auth.secret_key):
-            await self._rpc.wait_for_backoff()
+            await self._stream_core.wait_for_backoff()
             raise IOError("NonKYC private stream: no API key and secret configured, cannot log in.")
-        self._ws_assistant = await self._rpc.connect(self._api_factory)
+        self._ws_assistant = await self._stream_core.connect(self._api_factory)
         return self._ws_assistant
 
     async def _listen_on(self, websocket_assistant: WSAssistant, output: asyncio.Queue):
@@ -125,16 +125,16 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
 
     async def _login(self, websocket_assistant: WSAssistant):
         login = self._auth.ws_login_payload(request_id=0)  # the stream core gives the request its id
-        reply = await self._rpc.request(websocket_assistant, login["method"], login["params"])
+        reply = await self._stream_core.request(websocket_assistant, login["method"], login["params"])
         if not reply.accepted:
             raise IOError(f"NonKYC private stream login failed: {reply.describe()}")
-        self._rpc.backoff.session_established()
+        self._stream_core.backoff.session_established()
         self.logger().info("Logged in to the NonKYC private stream.")
 
     async def _subscribe(self, websocket_assistant: WSAssistant, method: str):
         """Sends the subscription until it is confirmed, at most MAX_SUBSCRIPTION_ATTEMPTS times."""
         for attempt in range(1, self.MAX_SUBSCRIPTION_ATTEMPTS + 1):
-            reply = await self._rpc.request(websocket_assistant, method, {})
+            reply = await self._stream_core.request(websocket_assistant, method, {})
             if reply.succeeded:
                 self.logger().debug(f"NonKYC private stream: {method} confirmed.")
                 return
@@ -145,45 +145,41 @@ class NonkycAPIUserStreamDataSource(UserStreamTrackerDataSource):
             self.logger().warning(f"NonKYC private stream: {method} failed: {reply.describe()} "
                                   f"(attempt {attempt} of {self.MAX_SUBSCRIPTION_ATTEMPTS}).")
         # A subscription the exchange keeps refusing will not be fixed by reconnecting at once.
-        self._rpc.backoff.slow_down()
+        self._stream_core.backoff.slow_down()
         raise IOError(f"NonKYC private stream: {method} failed {self.MAX_SUBSCRIPTION_ATTEMPTS} times "
                       f"(last: {reply.describe()}).")
 
     async def _read_messages(self, websocket_assistant: WSAssistant, output: asyncio.Queue):
-        async for message in self._rpc.messages(websocket_assistant):
+        async for message in self._stream_core.messages(websocket_assistant):
             self._route_message(message, output)
 
     def _route_message(self, message: Any, output: asyncio.Queue):
         """Hands private events to the exchange; replies go to the requests waiting for them. Never raises."""
-        try:
-            if isinstance(message, dict) and message.get("method") in self.FORWARDED_EVENTS and "error" not in message:
-                self._confirm_subscription(message)
-                output.put_nowait(message)
-            elif isinstance(message, dict) and ("result" in message or "error" in message):
-                if self._rpc.take_reply(message) is None:
-                    self._rpc.log_unmatched_reply(message)
-            else:
-                self._rpc.log_unusable_message(message)
-        except Exception:
-            self.logger().exception(f"NonKYC private stream: unexpected error while handling the message "
-                                    f"{describe(message)}; skipped.")
+        self._stream_core.route(message, lambda event: self._forward_event(event, output))
+
+    def _forward_event(self, message: Dict[str, Any], output: asyncio.Queue) -> bool:
+        if message.get("method") not in self.FORWARDED_EVENTS or "error" in message:
+            return False
+        self._confirm_subscription(message)
+        output.put_nowait(message)
+        return True
 
     def _confirm_subscription(self, event: Dict[str, Any]):
         """An event that answers a subscription, by the request id or (without one) by its method."""
-        if self._rpc.take_reply(event) is None and "result" in event:
-            request = self._rpc.oldest_waiting(self._subscription_of_event.get(event["method"]))
+        if self._stream_core.take_reply(event) is None and "result" in event:
+            request = self._stream_core.oldest_waiting(self._subscription_of_event.get(event["method"]))
             if request is not None:
-                self._rpc.answer(request, event)
+                self._stream_core.answer(request, event)
 
     async def _on_user_stream_interruption(self, websocket_assistant: Optional[WSAssistant]):
         if self._session_ready and self._ws_assistant is not None:
             self._last_session_recv_time = max(self._last_session_recv_time, self._ws_assistant.last_recv_time)
         self._session_ready = False
         self._ws_assistant = None
-        await self._rpc.close()
+        await self._stream_core.close()
 
     def _log_interruption(self, exception: Exception):
-        retry = f"Reconnecting in {self._rpc.backoff.upcoming_delay:g} s."
+        retry = f"Reconnecting in {self._stream_core.backoff.upcoming_delay:g} s."
         if isinstance(exception, ConnectionError):
             self.logger().warning(f"The NonKYC private stream connection was closed ({exception}). {retry}")
         elif isinstance(exception, OSError):

@@ -110,7 +110,7 @@ RATE_LIMITS = [
 ]
 
 # Order states, keyed by the lower-cased `status` of the exchange (REST orders, cancel answers and WS reports); read
-# only through NonkycExchange._order_state_from_status.
+# only through NonkycOrderUpdates.order_state (nonkyc_order_updates).
 ORDER_STATE = {
     "new": OrderState.OPEN,
     "active": OrderState.OPEN,

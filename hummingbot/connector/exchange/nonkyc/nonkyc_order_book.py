@@ -19,8 +19,7 @@ from enum import Enum
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
-from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import RecentKeys
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys, timestamp_seconds
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType

@@ -1,7 +1,7 @@
-import os
+from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
 from pydantic import ConfigDict, Field, SecretStr
 
@@ -110,23 +110,34 @@ def timestamp_seconds(value: Any, default: Optional[float] = None) -> Optional[f
     return default
 
 
-def market_order_slippage() -> Decimal:
+class RecentKeys:
     """
-    The slippage limit of emulated market orders (see MARKET_ORDER_SLIPPAGE): the environment variable
-    NONKYC_MARKET_ORDER_SLIPPAGE when it is set, else the default. A value that is not a fraction between 0 and 1
-    raises ValueError naming the variable, so that the order fails with that reason rather than at a wrong price.
+    The last `capacity` keys seen, the oldest forgotten first: a memory for "log once" and "report once" that does
+    not grow without limit in a bot that runs for months.
     """
-    raw = os.environ.get(CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR, "").strip()
-    if not raw:
-        return CONSTANTS.MARKET_ORDER_SLIPPAGE
-    try:
-        slippage = Decimal(raw)
-    except ArithmeticError:
-        slippage = None
-    if slippage is None or not slippage.is_finite() or not 0 < slippage < 1:
-        raise ValueError(f"{CONSTANTS.MARKET_ORDER_SLIPPAGE_ENV_VAR}={raw!r} is not a fraction between 0 and 1 "
-                         f"(0.02 for 2 %).")
-    return slippage
+
+    def __init__(self, capacity: int = CONSTANTS.WS_RECENT_KEYS_CAPACITY):
+        self._capacity = capacity
+        self._keys: "OrderedDict[Hashable, None]" = OrderedDict()
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable) -> bool:
+        """Remembers `key`; True when it was not remembered yet."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return True
+
+    def discard(self, key: Hashable):
+        self._keys.pop(key, None)
 
 
 class NonkycConfigMap(BaseConnectorConfigMap):

@@ -134,9 +134,9 @@ class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTes
         self.data_source = NonkycAPIOrderBookDataSource(
             trading_pairs=[BTC_PAIR, ETH_PAIR], connector=self.connector, api_factory=api_factory)
         # Timing of the stream core, shortened for the tests.
-        self.data_source._rpc.reply_timeout = 0.2
-        self.data_source._rpc.ping_interval = 1000
-        self.data_source._rpc.send_interval = 0  # the pace of the requests has its own tests
+        self.data_source._stream_core.reply_timeout = 0.2
+        self.data_source._stream_core.ping_interval = 1000
+        self.data_source._stream_core.send_interval = 0  # the pace of the requests has its own tests
         self.sleep_delays: List[float] = []
         self.data_source._sleep = self.fake_sleep
 
@@ -360,7 +360,7 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
         pairs = {f"ALT{number:03d}/USDT": f"ALT{number:03d}-USDT" for number in range(1, 13)}
         self.connector._set_trading_pair_symbol_map(bidict(pairs))
         self.data_source._trading_pairs[:] = list(pairs.values())
-        self.data_source._rpc.send_interval = 0.01
+        self.data_source._stream_core.send_interval = 0.01
         refused = iter([True])
         sent_at: List[float] = []
 
@@ -493,7 +493,7 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
     async def test_a_caller_waiting_for_a_reply_learns_at_once_that_the_connection_ended(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
         self.stream.replies["subscribeOrderbook"] = no_reply
-        self.data_source._rpc.reply_timeout = 30
+        self.data_source._stream_core.reply_timeout = 30
         subscribing = self.run_in_background(self.data_source.subscribe_to_trading_pair(SOL_PAIR))
         await wait_until(lambda: len(self.stream.sent_requests("subscribeTrades")) == 3, what="SOL's subscriptions")
 
@@ -640,11 +640,11 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
 
     async def test_unexpected_error_while_handling_a_message_is_logged_and_skipped(self):
         await self.connect_and_sync({BTC_SYMBOL: 500, ETH_SYMBOL: 7000})
-        with patch.object(self.data_source, "_process_reply", side_effect=RuntimeError("boom")):
+        with patch.object(self.data_source, "_process_event", side_effect=RuntimeError("boom")):
             await self.deliver({"jsonrpc": "2.0", "result": True, "id": 1})
         await self.deliver(ws_update(BTC_SYMBOL, 501))
 
-        self.assertTrue(self.is_logged("ERROR", "Unexpected error handling the NonKYC public message"))
+        self.assertTrue(self.is_logged("ERROR", "NonKYC public stream: unexpected error while handling the message"))
         self.assertEqual(1, len(self.drain(self.diffs)))
 
     # --- trades ---
@@ -709,14 +709,14 @@ class NonkycAPIOrderBookDataSourceStreamTests(NonkycOrderBookDataSourceTestBase)
     # --- heartbeat and silence ---
 
     async def test_client_pings_periodically(self):
-        self.data_source._rpc.ping_interval = 0.01
+        self.data_source._stream_core.ping_interval = 0.01
         self.start_listening()
         await self.wait_for_subscriptions()
 
         await wait_until(lambda: self.stream.websockets[0].ping.await_count >= 2, what="two client pings")
 
     async def test_failed_ping_ends_the_ping_task_quietly(self):
-        self.data_source._rpc.ping_interval = 0  # a ping at every turn of the event loop
+        self.data_source._stream_core.ping_interval = 0  # a ping at every turn of the event loop
         self.start_listening()
         await self.wait_for_subscriptions()
         self.stream.websockets[0].ping.side_effect = RuntimeError("connection lost")

@@ -155,10 +155,11 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
             auth=auth, trading_pairs=["BTC-USDT"], connector=MagicMock(), api_factory=api_factory)
         # Timing of the stream core. The reply timeout is long enough never to expire by accident on a loaded machine:
         # the tests that need it to expire shorten it; so do the ping tests with the ping interval.
-        data_source._rpc.reply_timeout = 3
-        data_source._rpc.ping_interval = 1000
-        data_source._rpc.silence_timeout = 5
-        data_source._rpc.send_interval = 0  # the pace of the requests has its own tests (test_nonkyc_ws_rpc)
+        data_source._stream_core.reply_timeout = 3
+        data_source._stream_core.ping_interval = 1000
+        data_source._stream_core.silence_timeout = 5
+        # The pace of the requests has its own tests (test_nonkyc_stream_core).
+        data_source._stream_core.send_interval = 0
         data_source._sleep = self.reconnects.sleep
         return data_source
 
@@ -240,7 +241,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
         self.assertNotEqual(first["id"], second["id"])
 
     async def test_connects_to_the_configured_url_with_heartbeat_and_silence_timeout(self):
-        self.data_source._rpc.silence_timeout = 45
+        self.data_source._stream_core.silence_timeout = 45
         with patch.dict(os.environ, {CONSTANTS.WSS_URL_ENV_VAR: "wss://sandbox.example/ws"}):
             self.start_listening()
             await self.wait_for_sessions()
@@ -330,7 +331,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
             return [rpc_result(request)]
 
         self.server.replies[LOGIN] = login_reply
-        self.data_source._rpc.reply_timeout = 0.2
+        self.data_source._stream_core.reply_timeout = 0.2
         self.reconnects.allow(1)
         self.start_listening()
         await self.wait_for_sessions()
@@ -345,7 +346,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
 
     async def test_connection_closed_while_waiting_for_the_login_reply_fails_it_at_once(self):
         self.server.replies[LOGIN] = no_reply
-        self.data_source._rpc.reply_timeout = 60
+        self.data_source._stream_core.reply_timeout = 60
         self.start_listening()
         await self.wait_for_request(LOGIN)
 
@@ -486,7 +487,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
             return [rpc_result(request)]
 
         self.server.replies[SUBSCRIBE_BALANCES] = silent_first
-        self.data_source._rpc.reply_timeout = 0.2
+        self.data_source._stream_core.reply_timeout = 0.2
         self.start_listening()
         await self.wait_for_sessions()
 
@@ -516,7 +517,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
 
     async def test_connection_closed_while_waiting_for_a_subscription_fails_it_at_once(self):
         self.server.replies[SUBSCRIBE_REPORTS] = no_reply
-        self.data_source._rpc.reply_timeout = 60
+        self.data_source._stream_core.reply_timeout = 60
         self.start_listening()
         await self.wait_for_request(SUBSCRIBE_REPORTS)
 
@@ -672,7 +673,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
 
     async def test_silence_while_waiting_for_a_subscription_is_reported_as_silence_not_as_a_missing_reply(self):
         self.server.replies[SUBSCRIBE_REPORTS] = no_reply
-        self.data_source._rpc.reply_timeout = 60
+        self.data_source._stream_core.reply_timeout = 60
         self.start_listening()
         await self.wait_for_request(SUBSCRIBE_REPORTS)
 
@@ -738,7 +739,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
 
     async def test_cancellation_propagates_and_closes_the_connection(self):
         self.server.replies[LOGIN] = no_reply
-        self.data_source._rpc.reply_timeout = 60
+        self.data_source._stream_core.reply_timeout = 60
         task = self.start_listening()
         await self.wait_for_request(LOGIN)
 
@@ -752,7 +753,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
 
     async def test_pings_go_out_every_ping_interval_and_stop_with_the_connection(self):
         interval = 0.05
-        self.data_source._rpc.ping_interval = interval
+        self.data_source._stream_core.ping_interval = interval
         loop = asyncio.get_running_loop()
         connected_at: List[float] = []
         ping_times: List[float] = []
@@ -784,7 +785,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
         self.assertEqual(pings_before_close, len(ping_times), "the pings stopped with the connection")
 
     async def test_a_failed_ping_is_logged_at_debug_level_and_the_stream_goes_on(self):
-        self.data_source._rpc.ping_interval = 0  # a ping on every turn of the event loop
+        self.data_source._stream_core.ping_interval = 0  # a ping on every turn of the event loop
         self.start_listening()
         await self.wait_for_sessions()
         self.drain_output()
@@ -807,7 +808,7 @@ class NonkycAPIUserStreamDataSourceTests(LogAssertions, IsolatedAsyncioWrapperTe
         self.assertEqual([], self.log_messages("WARNING") + self.log_messages("ERROR"))
 
     async def test_stop_disconnects_and_stops_the_pings(self):
-        self.data_source._rpc.ping_interval = 0  # a ping on every turn of the event loop
+        self.data_source._stream_core.ping_interval = 0  # a ping on every turn of the event loop
         self.start_listening()
         await self.wait_for_sessions()
         ping = self.server.websockets[0].ping

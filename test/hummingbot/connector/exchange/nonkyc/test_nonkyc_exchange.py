@@ -18,6 +18,7 @@ from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
+from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import NonkycReconciliation
 from hummingbot.connector.test_support.exchange_connector_test import AbstractExchangeConnectorTests
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.core.data_type.common import OrderType, TradeType
@@ -999,7 +1000,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
 
         requests = self.trades_requests(mock_api)
         self.assertEqual(1, len(requests))
-        self.assertEqual({"since": str(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS), "limit": "500"},
+        self.assertEqual({"since": str(1640780000000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS), "limit": "500"},
                          dict(requests[0].query))
         self.assertEqual(["t1", "t2", "t3"], sorted(event.exchange_trade_id for event in self.fills.event_log))
         self.assertEqual((Decimal("0.4"), Decimal("1"), Decimal("0.1")),
@@ -1043,7 +1044,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("WARNING", "Ignoring fill t2 of 0.6 for order HBOT1"))
         # The second poll starts from the first poll's time (less the margin), not from the order's creation.
         second_since = max(int(url.query["since"]) for url in self.trades_requests(mock_api))
-        self.assertEqual(1640780100000 - NonkycExchange.TRADES_SINCE_MARGIN_MS, second_since)
+        self.assertEqual(1640780100000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS, second_since)
 
     @aioresponses()
     async def test_a_trade_whose_side_differs_from_the_order_is_logged_and_skipped(self, mock_api):
@@ -1076,7 +1077,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         await self.exchange._update_orders_fills([order])
 
         since = int(self.trades_requests(mock_api)[0].query["since"])
-        self.assertEqual(1640780100000 - 24 * 60 * 60 * 1000 - NonkycExchange.TRADES_SINCE_MARGIN_MS, since)
+        self.assertEqual(1640780100000 - 24 * 60 * 60 * 1000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS, since)
 
     @aioresponses()
     async def test_fills_beyond_one_page_are_read_from_the_next_page(self, mock_api):
@@ -1090,7 +1091,8 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         await self.exchange._update_orders_fills([order])
 
         self.assertEqual(Decimal("0.501"), order.executed_amount_base)
-        self.assertEqual([(str(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS), None), ("1640780002499", None)],
+        first_since = str(1640780000000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS)
+        self.assertEqual([(first_since, None), ("1640780002499", None)],
                          [(url.query["since"], url.query.get("skip")) for url in self.trades_requests(mock_api)])
 
     @aioresponses()
@@ -1103,7 +1105,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("WARNING", "Failed to read the account trades (fills of HBOT1); reading again "
                                                "from the same point at the next poll. Error: OSError: Unexpected "
                                                "answer to /account/trades: {'message': 'maintenance'}"))
-        self.assertIsNone(self.exchange._trades_cursor_ms)
+        self.assertIsNone(self.exchange._reconciliation.trades_cursor_ms)
 
     @aioresponses()
     async def test_all_trade_updates_of_one_order(self, mock_api):

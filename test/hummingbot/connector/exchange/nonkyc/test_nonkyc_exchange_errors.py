@@ -10,6 +10,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_placement import is_ambiguous_creation_error
 from hummingbot.connector.exchange.nonkyc.nonkyc_web_utils import NonkycAPIError
 
 CLOUDFLARE_522_PAGE = ("<!DOCTYPE html>\n<html lang=\"en-US\">\n<head><title>api.nonkyc.io | 522: Connection timed "
@@ -41,7 +42,7 @@ class NonkycExchangeRequestErrorTests(NonkycExchangeTestCase):
             "order not found (status)": self.exchange._is_order_not_found_during_status_update_error,
             "order not found (cancel)": self.exchange._is_order_not_found_during_cancelation_error,
             "time synchronizer": self.exchange._is_request_exception_related_to_time_synchronizer,
-            "ambiguous create": self.exchange._is_ambiguous_creation_error,
+            "ambiguous create": is_ambiguous_creation_error,
         }
         return {name: True for name, classifier in classifiers.items() if classifier(error)}
 

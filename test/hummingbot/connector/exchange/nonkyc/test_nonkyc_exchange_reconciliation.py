@@ -21,7 +21,7 @@ from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
-from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
+from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import NonkycReconciliation
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.core.api_throttler.data_types import RateLimit
 from hummingbot.core.data_type.common import OrderType, TradeType
@@ -317,7 +317,7 @@ class ActiveOrdersAndCreatesTests(ReconciliationTestCase):
         self.mock_trades(mock_api, [], repeat=True)
         for answer in TRANSIENT_ANSWERS.values():
             self.mock_lookup(mock_api, order.exchange_order_id, **answer)
-            await self.exchange._process_active_orders_event(
+            await self.exchange._reconciliation.process_active_orders_event(
                 {"jsonrpc": "2.0", "method": "activeOrders", "result": [], "id": 3})
 
         self.assertTrue(order.is_open)
@@ -430,7 +430,7 @@ class FillsTests(ReconciliationTestCase):
         self.assertTrue(all(int(url.query["limit"]) <= 500 and int(url.query.get("skip", 0)) <= 500
                             for url in calls))
         self.assertTrue(all("symbol" not in url.query for url in calls))
-        self.assertEqual(POLL_TIME_MS, self.exchange._trades_cursor_ms)
+        self.assertEqual(POLL_TIME_MS, self.exchange._reconciliation.trades_cursor_ms)
         self.assertFalse([record for record in self.log_records if "other-" in record.getMessage()])
 
     @aioresponses()
@@ -446,14 +446,14 @@ class FillsTests(ReconciliationTestCase):
         await self.exchange._update_orders_fills([order])
 
         self.assertEqual(["t1"], [event.exchange_trade_id for event in self.fills.event_log])
-        self.assertEqual(1640780002498, self.exchange._trades_cursor_ms)
+        self.assertEqual(1640780002498, self.exchange._reconciliation.trades_cursor_ms)
         self.assertTrue(self.logged("WARNING", "Failed to read the account trades (fills of HBOT1); reading again "
                                                "from the same point at the next poll. Error: NonkycAPIError"))
 
         await self.exchange._update_orders_fills([order])
 
         self.assertEqual(["t1", "t2"], [event.exchange_trade_id for event in self.fills.event_log])
-        self.assertEqual(str(1640780002498 - NonkycExchange.TRADES_SINCE_MARGIN_MS), calls[2].query["since"])
+        self.assertEqual(str(1640780002498 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS), calls[2].query["since"])
 
     @aioresponses()
     async def test_newest_first_answers_are_read_and_a_truncated_read_keeps_the_cursor(self, mock_api):
@@ -468,7 +468,7 @@ class FillsTests(ReconciliationTestCase):
 
         self.assertEqual(["t-ours"], [event.exchange_trade_id for event in self.fills.event_log])
         self.assertEqual([None, "500", None, "500"], [url.query.get("skip") for url in calls])
-        self.assertIsNone(self.exchange._trades_cursor_ms)
+        self.assertIsNone(self.exchange._reconciliation.trades_cursor_ms)
         self.assertEqual(1, len(self.warnings_about("NonKYC lists /account/trades newest first and more trades than "
                                                     "its skip limit (500) lets read")))
 
@@ -480,7 +480,7 @@ class FillsTests(ReconciliationTestCase):
                   "orderid": "69a12a99f65594545010e5a1"}
         calls = self.mock_trades_api(mock_api, [missed])
         await self.exchange._update_orders_fills(list(self.exchange.in_flight_orders.values()))
-        self.assertEqual(POLL_TIME_MS, self.exchange._trades_cursor_ms)
+        self.assertEqual(POLL_TIME_MS, self.exchange._reconciliation.trades_cursor_ms)
 
         listing = [self.order_data(order, "Partly Filled", "0.5", id="69a12a99f65594545010e5a1"),
                    self.order_data(self.exchange.in_flight_orders["HBOT2"], "Active")]
@@ -499,7 +499,7 @@ class FillsTests(ReconciliationTestCase):
         await self.exchange._update_order_status()
 
         self.assertEqual(["t-missed"], [event.exchange_trade_id for event in self.fills.event_log])
-        self.assertEqual(str(1640780000000 - NonkycExchange.TRADES_SINCE_MARGIN_MS), calls[-1].query["since"])
+        self.assertEqual(str(1640780000000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS), calls[-1].query["since"])
 
     @aioresponses()
     async def test_a_market_order_filled_at_creation_takes_its_id_at_once_and_completes_with_its_fill(self, mock_api):

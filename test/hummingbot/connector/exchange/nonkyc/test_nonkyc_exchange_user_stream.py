@@ -257,5 +257,6 @@ class NonkycExchangeUserStreamTests(NonkycExchangeTestCase):
 
     def test_order_status_pattern_is_checked_case_insensitively(self):
         order = self.track("HBOT1", NonkycExchangeShapes.exchange_order_id)
-        self.assertEqual(OrderState.FILLED, self.exchange._order_state_from_status("FILLED", order))
-        self.assertEqual(OrderState.PARTIALLY_FILLED, self.exchange._order_state_from_status(" Partly Filled ", order))
+        order_updates = self.exchange._order_updates
+        self.assertEqual(OrderState.FILLED, order_updates.order_state("FILLED", order))
+        self.assertEqual(OrderState.PARTIALLY_FILLED, order_updates.order_state(" Partly Filled ", order))

@@ -64,3 +64,22 @@ class NonkycUtilsTests(unittest.TestCase):
         self.assertIsNone(utils.timestamp_seconds(None))
         self.assertEqual(5.0, utils.timestamp_seconds("not a time", default=5.0))
         self.assertEqual(5.0, utils.timestamp_seconds({"ms": 1}, default=5.0))
+
+
+class RecentKeysTests(unittest.TestCase):
+
+    def test_remembers_new_keys_and_forgets_the_oldest_beyond_its_capacity(self):
+        keys = utils.RecentKeys(capacity=3)
+
+        self.assertEqual([True, True, False, True, True], [keys.add(key) for key in ("a", "b", "a", "c", "d")])
+        # "a" was seen again after "b": "b" is the oldest and goes first.
+        self.assertEqual([True, False, True, True], [key in keys for key in ("a", "b", "c", "d")])
+        self.assertEqual(3, len(keys))
+
+    def test_stays_bounded_whatever_it_is_given(self):
+        keys = utils.RecentKeys(capacity=100)
+        for number in range(10_000):
+            keys.add(f"symbol-{number}")
+
+        self.assertEqual(100, len(keys))
+        self.assertIn("symbol-9999", keys)

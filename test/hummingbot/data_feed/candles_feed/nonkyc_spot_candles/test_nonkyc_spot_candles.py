@@ -1,4 +1,5 @@
 import asyncio
+import json
 import logging
 import re
 from datetime import datetime, timezone
@@ -127,7 +128,7 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
             feed._api_factory._connections_factory = self.server
         feed._time = lambda: self.now
         feed._sleep = lambda delay: asyncio.sleep(0)  # reconnections at once
-        feed._rpc.retry_delay = 0.01
+        feed._stream_core.retry_delay = 0.01
         self.feeds.append(feed)
         return feed
 
@@ -238,6 +239,18 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.assertTrue(self.is_logged("INFO", f"The NonKYC {PAIR} 5m candles are updated from REST again."))
         self.assertEqual([], self.log_messages("ERROR"))
 
+    async def test_an_answer_without_its_bars_object_is_a_failed_update(self):
+        history = self.add_history(3)
+        bare_list = json.dumps([{"time": START, "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}])
+        self.endpoint.failures = [(200, bare_list)]  # no source shows /market/candles answering a bare list
+        feed = self.build_feed(max_records=3)
+        feed.rest_poll_interval = 0.01
+        self.server.replies[SUBSCRIBE] = lambda index, request: []
+        await self.start(feed)
+
+        self.assertEqual(history, self.candles(feed))
+        self.assertTrue(self.is_logged("WARNING", "unexpected /market/candles answer: [{'time': "))
+
     async def test_historical_candles_for_backtesting(self):
         history = self.add_history(8)
         feed = self.build_feed()
@@ -254,29 +267,22 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.add_history(3)
         feed = await self.start(self.build_feed(max_records=3))
         await self.wait_for_subscription()
-        variants = [
-            ("HitBTC style: min/max, ISO timestamp, values as strings", 10.0, update(
+        variants = [  # the shapes of ../shared/nonkyc-api.md (see candle_shapes.py)
+            ("min/max, ISO timestamp, values as strings", 10.0, update(
                 {"symbol": SYMBOL, "period": 5, "data": [{"timestamp": iso(START), "open": "100", "close": "104",
-                                                          "min": "99", "max": "105", "volume": "10",
-                                                          "volumeQuote": "1020"}]})),
+                                                          "min": "99", "max": "105", "volume": "10"}]})),
             ("high/low, timestamp in milliseconds", 11.0, update(
                 {"symbol": SYMBOL, "period": 5, "data": [{"timestamp": START * 1000, "open": 100, "close": 103,
                                                           "high": 106, "low": 98, "volume": 11}]})),
             ("min/max, ISO datetime", 12.0, update(
-                {"symbol": SYMBOL, "period": "5", "data": [{"datetime": iso(START), "open": "100", "close": "102",
-                                                            "min": "97", "max": "106", "volume": "12"}]})),
-            ("the candle in params, time in seconds as text, HitBTC period name", 13.0, update(
-                {"symbol": "BTC_USDT", "period": "M5", "time": str(START), "open": "100", "close": "101",
-                 "high": "107", "low": "97", "volume": "13"})),
-            ("data as one object, no symbol", 14.0, update(
-                {"data": {"timestamp": START * 1000, "open": "100", "close": "108", "high": "108", "low": "97",
-                          "volume": "14"}})),
+                {"symbol": SYMBOL, "period": "5", "data": [{"datetime": iso(START), "open": "100", "close": "108",
+                                                            "min": "97", "max": "108", "volume": "12"}]})),
         ]
         for variant, volume, message in variants:
             with self.subTest(variant):
                 self.server.push(message)
                 await wait_until(lambda: self.candles(feed)[-1][5] == volume, what=f"the {variant} candle")
-        self.assertEqual((START, 100.0, 108.0, 97.0, 108.0, 14.0), self.candles(feed)[-1])
+        self.assertEqual((START, 100.0, 108.0, 97.0, 108.0, 12.0), self.candles(feed)[-1])
 
         self.server.push(update({"symbol": SYMBOL, "period": 5, "data": [
             {"timestamp": iso(START), "open": "100", "close": "109", "min": "97", "max": "109", "volume": "15"},
@@ -287,16 +293,6 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
                          self.candles(feed)[-2:])
         self.assertTrue(feed.live)
         self.assertEqual([], self.log_messages("WARNING"))
-
-    async def test_a_subscription_reply_that_carries_the_candles_is_read(self):
-        history = self.add_history(2)
-        self.server.replies[SUBSCRIBE] = lambda index, request: [{"jsonrpc": "2.0", "id": request["id"], "result": {
-            "symbol": SYMBOL, "period": 5, "data": [{"timestamp": iso(START), "open": "100", "close": "99",
-                                                     "min": "98", "max": "101", "volume": "7"}]}}]
-        feed = await self.start(self.build_feed(max_records=2))
-
-        await wait_until(lambda: feed.live and self.candles(feed)[-1][5] == 7.0, what="the candle of the reply")
-        self.assertEqual([history[0], (START, 100.0, 101.0, 98.0, 99.0, 7.0)], self.candles(feed))
 
     async def test_unreadable_messages_are_logged_and_skipped(self):
         history = self.add_history(3)
@@ -309,8 +305,11 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
             update({"symbol": SYMBOL, "period": 5, "data": [{**candle, "timestamp": "yesterday"}]}),
             update({"symbol": SYMBOL, "period": 5, "data": [{**candle, "low": "-5"}]}),
             update({"symbol": SYMBOL, "period": 5, "data": ["not a candle"]}),
+            update({"symbol": SYMBOL, "period": 5, "data": [{**candle, "timestamp": None, "time": START}]}),
             update("not candles"),
             {"jsonrpc": "2.0", "method": "updateCandles"},
+            update({"symbol": SYMBOL, "period": 5, **candle}),  # a candle in params itself: no source shows it
+            update({"symbol": SYMBOL, "period": 5, "data": candle}),
             "not JSON at all",
             update({"symbol": "ETH/USDT", "period": 5, "data": [candle]}),
         ]
@@ -320,9 +319,9 @@ class NonkycSpotCandlesTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
         await wait_until(lambda: self.candles(feed)[-1][4] == 104.0, what="the readable candle")
         warnings = self.log_messages("WARNING")
-        self.assertEqual(4, len([warning for warning in warnings if "Skipped an unreadable candle" in warning]),
+        self.assertEqual(5, len([warning for warning in warnings if "Skipped an unreadable candle" in warning]),
                          warnings)
-        self.assertEqual(2, len([warning for warning in warnings if "message without candles" in warning]), warnings)
+        self.assertEqual(4, len([warning for warning in warnings if "message without candles" in warning]), warnings)
         self.assertTrue(self.is_logged("WARNING", "skipped a message that is not a JSON object: 'not JSON at all'"))
         self.assertTrue(self.is_logged("WARNING", "ignored a updateCandles message for ETH/USDT: not subscribed."))
         self.assertEqual(history[:2] + [(START, 100.0, 105.0, 99.0, 104.0, 10.0)], self.candles(feed))

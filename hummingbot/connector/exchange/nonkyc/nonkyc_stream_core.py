@@ -1,7 +1,7 @@
 """
-The JSON-RPC core of every NonKYC WebSocket stream: the public order books and trades, the private reports and
-balances, and any later stream. The data sources keep only what is theirs (subscriptions and sequences, login and
-event forwarding); everything a JSON-RPC connection needs is here, once:
+The stream core: the JSON-RPC plumbing of every NonKYC WebSocket stream (the public order books and trades, the
+private reports and balances, the candles feed). The streams keep only what is theirs (subscriptions and sequences,
+login and event forwarding); everything a JSON-RPC connection needs is here, once:
 
 - request ids, the requests waiting for their reply (a future each), matching a reply to its request, and failing
   every waiting request when the connection ends;
@@ -9,15 +9,17 @@ event forwarding); everything a JSON-RPC connection needs is here, once:
 - the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
 - the pace of the requests (`WS_REQUESTS_PER_SECOND`): every request waits for its own slot, in the order of the
   calls, so a subscription round of many pairs never floods the exchange and a retry is not held behind it;
+- the routing of a message (`route`): an event to the stream's handler, a reply to its request, anything else to
+  the logs, an error in a handler logged with the message;
 - bounded "log once" memories, heartbeat text frames and the shortened description of a message for logs.
 """
 import asyncio
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Hashable, List, Optional, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys
 from hummingbot.core.web_assistant.connections.data_types import WSJSONRequest
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
@@ -97,36 +99,6 @@ class RpcRequest:
     context: Any = None
 
 
-class RecentKeys:
-    """
-    The last `capacity` keys seen, the oldest forgotten first: a memory for "log once" and "report once" that does
-    not grow without limit in a bot that runs for months.
-    """
-
-    def __init__(self, capacity: int = CONSTANTS.WS_RECENT_KEYS_CAPACITY):
-        self._capacity = capacity
-        self._keys: "OrderedDict[Hashable, None]" = OrderedDict()
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._keys
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def add(self, key: Hashable) -> bool:
-        """Remembers `key`; True when it was not remembered yet."""
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self._capacity:
-            self._keys.popitem(last=False)
-        return True
-
-    def discard(self, key: Hashable):
-        self._keys.pop(key, None)
-
-
 class ReconnectBackoff:
     """
     The wait before each connection attempt of a stream: none before the first one, then `initial` seconds, doubled
@@ -162,8 +134,8 @@ class ReconnectBackoff:
         self._next_delay = self.maximum
 
 
-class NonkycWsRpc:
-    """One NonKYC WebSocket stream's JSON-RPC plumbing; see the module documentation."""
+class NonkycStreamCore:
+    """The stream core of one NonKYC WebSocket stream (its JSON-RPC plumbing); see the module documentation."""
 
     def __init__(self, stream_name: str, logger: Callable[[], logging.Logger],
                  sleep: Callable[[float], Awaitable[None]]):
@@ -384,6 +356,35 @@ class NonkycWsRpc:
     def _resolve(request: RpcRequest, reply: RpcReply):
         if not request.reply.done():
             request.reply.set_result(reply)
+
+    # === Routing ===
+
+    def route(self,
+              message: Any,
+              on_event: Callable[[Dict[str, Any]], bool],
+              on_reply: Optional[Callable[[RpcRequest], None]] = None):
+        """
+        Routes one message of the stream; never raises. `on_event` gets every JSON object first and returns True when
+        it was an event of the stream (and handled it). Otherwise a reply (`result` or `error`) resolves the request
+        waiting for it, which then goes to `on_reply`, and a reply no request waits for is logged; anything else
+        (heartbeat, not a JSON object, unknown method) is logged as unusable. An error in a handler is logged with the
+        message, which is skipped.
+        """
+        try:
+            if isinstance(message, dict):
+                if on_event(message):
+                    return
+                if "result" in message or "error" in message:
+                    request = self.take_reply(message)
+                    if request is None:
+                        self.log_unmatched_reply(message)
+                    elif on_reply is not None:
+                        on_reply(request)
+                    return
+            self.log_unusable_message(message)
+        except Exception:
+            self._logger().exception(f"{self.stream_name}: unexpected error while handling the message "
+                                     f"{describe(message)}; skipped.")
 
     # === Logging ===
 

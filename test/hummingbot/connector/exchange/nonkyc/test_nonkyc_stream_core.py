@@ -13,9 +13,8 @@ from typing import List
 from unittest import TestCase
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
-from hummingbot.connector.exchange.nonkyc.nonkyc_ws_rpc import (
-    NonkycWsRpc,
-    RecentKeys,
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import (
+    NonkycStreamCore,
     ReconnectBackoff,
     RpcReply,
     describe,
@@ -74,25 +73,6 @@ class RpcReplyTests(TestCase):
         self.assertEqual("no reply (none within 10 s)", reply.describe())
 
 
-class RecentKeysTests(TestCase):
-
-    def test_remembers_new_keys_and_forgets_the_oldest_beyond_its_capacity(self):
-        keys = RecentKeys(capacity=3)
-
-        self.assertEqual([True, True, False, True, True], [keys.add(key) for key in ("a", "b", "a", "c", "d")])
-        # "a" was seen again after "b": "b" is the oldest and goes first.
-        self.assertEqual([True, False, True, True], [key in keys for key in ("a", "b", "c", "d")])
-        self.assertEqual(3, len(keys))
-
-    def test_stays_bounded_whatever_it_is_given(self):
-        keys = RecentKeys(capacity=100)
-        for number in range(10_000):
-            keys.add(f"symbol-{number}")
-
-        self.assertEqual(100, len(keys))
-        self.assertIn("symbol-9999", keys)
-
-
 class ReconnectBackoffTests(TestCase):
 
     def test_no_wait_first_then_doubling_up_to_the_maximum(self):
@@ -132,7 +112,7 @@ class MessageHelpersTests(TestCase):
         self.assertEqual(303, len(text))
 
 
-class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
+class NonkycStreamCoreTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
@@ -142,19 +122,19 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.api_factory = WebAssistantsFactory(throttler=AsyncThrottler(CONSTANTS.RATE_LIMITS),
                                                 connections_factory=self.server)
         self.log_recorder = LogRecorder()
-        self.logger = logging.getLogger("test_nonkyc_ws_rpc")
+        self.logger = logging.getLogger("test_nonkyc_stream_core")
         self.logger.setLevel(1)
         self.logger.addHandler(self.log_recorder)
         self.sleeps: List[float] = []
-        self.rpc = NonkycWsRpc("NonKYC test stream", lambda: self.logger, self.fake_sleep)
-        self.rpc.ping_interval = 1000
+        self.stream_core = NonkycStreamCore("NonKYC test stream", lambda: self.logger, self.fake_sleep)
+        self.stream_core.ping_interval = 1000
         self.reader = None
 
     async def asyncTearDown(self) -> None:
         if self.reader is not None:
             self.reader.cancel()
             await asyncio.gather(self.reader, return_exceptions=True)
-        await self.rpc.close()
+        await self.stream_core.close()
         self.logger.removeHandler(self.log_recorder)
         await super().asyncTearDown()
 
@@ -164,12 +144,12 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def connect_and_read(self):
         """Connects and reads every message, handing replies to the core as a stream's message loop does."""
-        websocket = await self.rpc.connect(self.api_factory)
+        websocket = await self.stream_core.connect(self.api_factory)
         self.received = []
 
         async def read():
-            async for message in self.rpc.messages(websocket):
-                if self.rpc.take_reply(message) is None:
+            async for message in self.stream_core.messages(websocket):
+                if self.stream_core.take_reply(message) is None:
                     self.received.append(message)
 
         self.reader = asyncio.ensure_future(read())
@@ -179,13 +159,13 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.server.default_reply = lambda index, request: []
         websocket = await self.connect_and_read()
 
-        first = await self.rpc.send(websocket, "subscribeOrderbook", {"symbol": "BTC/USDT", "limit": 100})
-        second = await self.rpc.send(websocket, "subscribeTrades", {"symbol": "BTC/USDT"})
+        first = await self.stream_core.send(websocket, "subscribeOrderbook", {"symbol": "BTC/USDT", "limit": 100})
+        second = await self.stream_core.send(websocket, "subscribeTrades", {"symbol": "BTC/USDT"})
         self.server.push({"jsonrpc": "2.0", "error": {"code": 2001, "message": "Symbol not found"},
                           "id": str(second.request_id)})
         self.server.push(rpc_result({"id": first.request_id}))
 
-        replies = await self.rpc.replies([first, second])
+        replies = await self.stream_core.replies([first, second])
 
         self.assertEqual([1, 2], [request["id"] for request in self.server.sent()])
         self.assertTrue(replies["subscribeOrderbook"].accepted)
@@ -195,7 +175,7 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.server.default_reply = lambda index, request: []
         websocket = await self.connect_and_read()
 
-        reply = await self.rpc.request(websocket, "login", {"algo": "HS256"}, timeout=0.01)
+        reply = await self.stream_core.request(websocket, "login", {"algo": "HS256"}, timeout=0.01)
 
         self.assertEqual("no reply (none within 0.01 s)", reply.describe())
         # A late reply then answers no one: it is not taken for another request's.
@@ -205,8 +185,8 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
     async def test_the_end_of_the_connection_answers_every_waiting_request_at_once(self):
         self.server.default_reply = lambda index, request: []
         websocket = await self.connect_and_read()
-        self.rpc.reply_timeout = 30
-        waiting = asyncio.ensure_future(self.rpc.request(websocket, "subscribeReports", {}))
+        self.stream_core.reply_timeout = 30
+        waiting = asyncio.ensure_future(self.stream_core.request(websocket, "subscribeReports", {}))
         await wait_until(lambda: self.server.sent(), what="the request to be sent")
 
         self.server.close()
@@ -225,11 +205,11 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
                 yield
 
         with self.assertRaisesRegex(ConnectionError, "the NonKYC test stream was disconnected"):
-            async for _ in self.rpc.messages(EndedConnection()):
+            async for _ in self.stream_core.messages(EndedConnection()):
                 pass
 
     async def test_a_silent_connection_ends_with_a_connection_error_that_says_so(self):
-        self.rpc.silence_timeout = 70
+        self.stream_core.silence_timeout = 70
         await self.connect_and_read()
         self.mocking_assistant.add_websocket_aiohttp_exception(self.server.websockets[0], asyncio.TimeoutError())
 
@@ -238,17 +218,17 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.reader = None
 
     async def test_connect_uses_the_heartbeat_and_silence_timeout_and_counts_connections(self):
-        await self.rpc.connect(self.api_factory)
-        await self.rpc.close()
-        await self.rpc.connect(self.api_factory)
+        await self.stream_core.connect(self.api_factory)
+        await self.stream_core.close()
+        await self.stream_core.connect(self.api_factory)
 
         self.assertEqual(CONSTANTS.WS_PING_INTERVAL, self.server.sessions[0].connection_kwargs["heartbeat"])
-        self.assertEqual(2, self.rpc.connection_count)
+        self.assertEqual(2, self.stream_core.connection_count)
         self.assertEqual([1.0], self.sleeps, "the second connection waited for the back-off")
 
     async def test_requests_are_paced_and_concurrent_senders_go_out_interleaved_in_call_order(self):
         self.server.default_reply = lambda index, request: []
-        self.rpc.send_interval = 0.02
+        self.stream_core.send_interval = 0.02
         websocket = await self.connect_and_read()
         sent_at = []
         record = self.server.websockets[0].send_json.side_effect
@@ -257,11 +237,11 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
         async def send_all(method: str, symbols: List[str]):
             for symbol in symbols:
-                await self.rpc.send(websocket, method, {"symbol": symbol})
+                await self.stream_core.send(websocket, method, {"symbol": symbol})
 
         round_of_books = asyncio.ensure_future(send_all("subscribeOrderbook", ["A/USDT", "B/USDT", "C/USDT"]))
         await wait_until(lambda: len(sent_at) == 1, what="the first request, sent at once")
-        await self.rpc.send(websocket, "subscribeTrades", {"symbol": "X/USDT"})  # e.g. a retry
+        await self.stream_core.send(websocket, "subscribeTrades", {"symbol": "X/USDT"})  # e.g. a retry
         await round_of_books
 
         # B had taken its slot when X asked for one; X did not wait for the end of the round.
@@ -274,21 +254,22 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
 
     async def test_a_new_connection_does_not_wait_for_the_slots_taken_on_the_previous_one(self):
         self.server.default_reply = lambda index, request: []
-        self.rpc.send_interval = 1000
-        websocket = await self.rpc.connect(self.api_factory)
-        await self.rpc.send(websocket, "login", {})
-        waiting = asyncio.ensure_future(self.rpc.send(websocket, "subscribeReports", {}))  # its slot is 1000 s away
-        await self.rpc.close()
+        self.stream_core.send_interval = 1000
+        websocket = await self.stream_core.connect(self.api_factory)
+        await self.stream_core.send(websocket, "login", {})
+        # Its slot is 1000 s away.
+        waiting = asyncio.ensure_future(self.stream_core.send(websocket, "subscribeReports", {}))
+        await self.stream_core.close()
         waiting.cancel()
 
-        websocket = await self.rpc.connect(self.api_factory)
-        await asyncio.wait_for(self.rpc.send(websocket, "login", {}), 5)
+        websocket = await self.stream_core.connect(self.api_factory)
+        await asyncio.wait_for(self.stream_core.send(websocket, "login", {}), 5)
 
         self.assertEqual(["login"], self.server.sent_methods(1))
 
     async def test_closing_leaves_alone_a_connection_made_meanwhile(self):
         # A network restart starts the stream again while the old connection is still being closed.
-        old = await self.rpc.connect(self.api_factory)
+        old = await self.stream_core.connect(self.api_factory)
         held = asyncio.Event()
 
         async def held_action():
@@ -297,20 +278,20 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
             finally:
                 await asyncio.sleep(0)  # the scheduled action takes a moment to stop
 
-        self.rpc.run_later(0, held_action)
+        self.stream_core.run_later(0, held_action)
         await asyncio.sleep(0)
-        closing = asyncio.ensure_future(self.rpc.close())
+        closing = asyncio.ensure_future(self.stream_core.close())
         await asyncio.sleep(0)
-        new = await self.rpc.connect(self.api_factory)
+        new = await self.stream_core.connect(self.api_factory)
         await closing
 
-        self.assertIs(new, self.rpc.websocket)
+        self.assertIs(new, self.stream_core.websocket)
         self.assertEqual([False, True], [connection.connected for connection in self.server.connections])
         self.assertIsNot(old, new)
 
     async def test_the_client_pings_until_a_ping_fails(self):
-        self.rpc.ping_interval = 0  # a ping at every turn of the event loop
-        await self.rpc.connect(self.api_factory)
+        self.stream_core.ping_interval = 0  # a ping at every turn of the event loop
+        await self.stream_core.connect(self.api_factory)
         websocket = self.server.websockets[0]
         await wait_until(lambda: websocket.ping.await_count >= 3, what="three pings")
 
@@ -328,7 +309,7 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         async def action(name: str):
             ran.append(name)
 
-        self.rpc.run_later(2.0, lambda: action("first"))
+        self.stream_core.run_later(2.0, lambda: action("first"))
         await wait_until(lambda: ran == ["first"], what="the first action")
         self.assertEqual([2.0], self.sleeps)
 
@@ -337,23 +318,23 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         async def held_sleep(delay: float):
             await held.wait()
 
-        self.rpc._sleep = held_sleep
-        self.rpc.run_later(5.0, lambda: action("second"))
-        await self.rpc.close()
+        self.stream_core._sleep = held_sleep
+        self.stream_core.run_later(5.0, lambda: action("second"))
+        await self.stream_core.close()
         held.set()
         await asyncio.sleep(0)
 
         self.assertEqual(["first"], ran)
 
     async def test_retries_double_their_delay_and_stop_at_the_maximum_attempts(self):
-        self.rpc.max_attempts = 3
+        self.stream_core.max_attempts = 3
         ran = []
 
         async def resend():
             ran.append(len(self.sleeps))
 
         for attempt in (1, 2, 3):
-            self.rpc.retry_later("subscribeTrades for BTC-USDT", attempt, resend)
+            self.stream_core.retry_later("subscribeTrades for BTC-USDT", attempt, resend)
         await wait_until(lambda: len(ran) == 2, what="the two allowed retries")
 
         self.assertEqual([1.0, 2.0], self.sleeps)
@@ -366,17 +347,17 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         async def broken():
             raise ValueError("bad state")
 
-        self.rpc.run_later(0, broken)
+        self.stream_core.run_later(0, broken)
 
         await wait_until(lambda: self.is_logged("ERROR", "NonKYC test stream: unexpected error in a scheduled action"),
                          what="the failed action to be logged")
 
     async def test_unknown_methods_and_symbols_are_warned_about_once(self):
         for _ in range(3):
-            self.rpc.log_unusable_message({"jsonrpc": "2.0", "method": "tickerUpdate", "params": {}})
-            self.rpc.log_unknown_symbol("DOGE/USDT", "updateOrderbook")
-        self.rpc.expect_stray_messages("ETH/USDT")
-        self.rpc.log_unknown_symbol("ETH/USDT", "updateTrades")
+            self.stream_core.log_unusable_message({"jsonrpc": "2.0", "method": "tickerUpdate", "params": {}})
+            self.stream_core.log_unknown_symbol("DOGE/USDT", "updateOrderbook")
+        self.stream_core.expect_stray_messages("ETH/USDT")
+        self.stream_core.log_unknown_symbol("ETH/USDT", "updateTrades")
 
         warnings = self.log_messages("WARNING")
         self.assertEqual(1, sum("unknown method tickerUpdate" in message for message in warnings))
@@ -386,11 +367,11 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
                                                 "not subscribed."))
 
     async def test_other_unusable_messages_are_logged_by_kind(self):
-        self.rpc.log_unusable_message("pong")
-        self.rpc.log_unusable_message("<html>502</html>")
-        self.rpc.log_unusable_message({"jsonrpc": "2.0", "params": {}})
-        self.rpc.log_unmatched_reply(rpc_error({"id": 9}, 400, "Unknown error"))
-        self.rpc.log_unmatched_reply(rpc_result({"id": 9}))
+        self.stream_core.log_unusable_message("pong")
+        self.stream_core.log_unusable_message("<html>502</html>")
+        self.stream_core.log_unusable_message({"jsonrpc": "2.0", "params": {}})
+        self.stream_core.log_unmatched_reply(rpc_error({"id": 9}, 400, "Unknown error"))
+        self.stream_core.log_unmatched_reply(rpc_result({"id": 9}))
 
         self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: heartbeat 'pong'."))
         self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: skipped a message that is not a JSON object: "
@@ -399,3 +380,43 @@ class NonkycWsRpcTests(LogAssertions, IsolatedAsyncioWrapperTestCase):
         self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: error reply to request 9: code 400, "
                                                   "Unknown error"))
         self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: ignored a reply to no waiting request"))
+
+    async def test_route_hands_events_replies_and_the_rest_each_to_its_place(self):
+        self.server.default_reply = lambda index, request: []
+        websocket = await self.stream_core.connect(self.api_factory)
+        request = await self.stream_core.send(websocket, "subscribeOrderbook", {"symbol": "BTC/USDT"})
+        events, replied = [], []
+
+        def on_event(message):
+            if message.get("method") != "updateOrderbook":
+                return False
+            events.append(message)
+            return True
+
+        update = {"jsonrpc": "2.0", "method": "updateOrderbook", "params": {"symbol": "BTC/USDT", "sequence": 1}}
+        for message in (update, rpc_result({"id": request.request_id}), rpc_error({"id": 9}, 400, "Unknown error"),
+                        "pong", {"jsonrpc": "2.0", "method": "somethingNew", "params": {}}):
+            self.stream_core.route(message, on_event, replied.append)
+
+        self.assertEqual([update], events)
+        self.assertEqual([request], replied)
+        self.assertTrue(request.reply.result().accepted)
+        self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: error reply to request 9: code 400, "
+                                                  "Unknown error"))
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: heartbeat 'pong'."))
+        self.assertTrue(self.is_logged("WARNING", "NonKYC test stream: skipped a message with the unknown method "
+                                                  "somethingNew"))
+
+    async def test_route_logs_an_error_in_a_handler_with_the_message_and_goes_on(self):
+        def failing(message):
+            raise ValueError("bad sequence")
+
+        self.stream_core.route({"method": "updateOrderbook", "params": {}}, failing)
+        self.stream_core.route("pong", failing)
+
+        errors = [record for record in self.log_recorder.records if record.levelname == "ERROR"]
+        self.assertEqual(1, len(errors))
+        self.assertEqual("NonKYC test stream: unexpected error while handling the message {'method': "
+                         "'updateOrderbook', 'params': {}}; skipped.", errors[0].getMessage())
+        self.assertIsNotNone(errors[0].exc_info, "with the traceback")
+        self.assertTrue(self.is_logged("DEBUG", "NonKYC test stream: heartbeat 'pong'."))
