@@ -181,7 +181,9 @@ class RateSourceRegistrationTests(IsolatedAsyncioWrapperTestCase):
 
         self.assertIn("rate_oracle_source:\n  name: nonkyc\n", path.read_text())
         self.assertIsInstance(RateOracle.get_instance().source, NonkycRateSource)
-        self.assertIn("nonkyc", ClientConfigMap.model_fields["rate_oracle_source"].description)
+        field = ClientConfigMap.model_fields["rate_oracle_source"]
+        self.assertIn("nonkyc", field.description)
+        self.assertIn("/nonkyc)", field.json_schema_extra["prompt"](adapter))  # the interactive client's prompt
         with self.assertRaises(Exception):
             adapter.rate_oracle_source = "no_such_source"
 
