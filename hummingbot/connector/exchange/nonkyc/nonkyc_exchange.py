@@ -517,8 +517,17 @@ class NonkycExchange(ExchangePyBase):
         """
         ExchangePyBase's order creation. Before sending an order without a price (a MARKET order) it values it at the
         price of the local book, which raises when there is no book or the book is empty, and the order would then
-        stay pending forever: it fails instead, with that reason.
+        stay pending forever: it fails instead, with that reason. An order on a pair without a trading rule (a paused,
+        inactive or unknown market, which only has a price) fails at once instead of stopping Hummingbot's task.
         """
+        if trading_pair not in self._trading_rules:
+            reason = (f"{order_type.name} {trade_type.name} order {order_id} on {trading_pair} refused: NonKYC does "
+                      f"not trade {trading_pair} through the API (paused, inactive or unknown market).")
+            self.logger().warning(reason)
+            self.start_tracking_order(order_id=order_id, exchange_order_id=None, trading_pair=trading_pair,
+                                      trade_type=trade_type, price=price, amount=amount, order_type=order_type)
+            self._update_order_after_failure(order_id=order_id, trading_pair=trading_pair, exception=ValueError(reason))
+            return
         try:
             await super()._create_order(trade_type, order_id, trading_pair, amount, order_type, price, **kwargs)
         except asyncio.CancelledError:

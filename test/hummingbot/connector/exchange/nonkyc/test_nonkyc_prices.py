@@ -12,6 +12,7 @@ from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
     LogRecorder,
     NonkycExchangeTestCase,
     clear_url_overrides,
+    wait_until,
 )
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Dict
@@ -29,7 +30,8 @@ from hummingbot.connector.exchange.nonkyc import (
     nonkyc_web_utils as web_utils,
 )
 from hummingbot.connector.exchange.nonkyc.nonkyc_rate_source import NonkycRateSource
-from hummingbot.core.data_type.common import OrderType, TradeType
+from hummingbot.core.data_type.common import OrderType
+from hummingbot.core.event.events import MarketEvent
 from hummingbot.core.rate_oracle.rate_oracle import RATE_ORACLE_SOURCES, RateOracle
 from hummingbot.core.rate_oracle.utils import find_rate
 
@@ -83,12 +85,16 @@ class ExchangePricesTests(NonkycExchangeTestCase):
         self.assertEqual(0.12, await self.exchange._get_last_traded_price("DOGE-USDT"))
         self.assertNotIn("DOGE-USDT", self.exchange.trading_rules)
         self.assertNotIn("DOGE-USDT", await self.exchange.all_trading_pairs())
-        # Hummingbot's order creation stops at the missing trading rule (its background task logs the KeyError).
-        with self.assertRaises(KeyError):
-            await self.exchange._create_order(TradeType.BUY, "HBOT-doge", "DOGE-USDT", Decimal("100"),
-                                              OrderType.LIMIT, Decimal("0.1"))
-        self.assertNotIn("HBOT-doge", self.exchange.in_flight_orders)
+        order_id = self.exchange.buy("DOGE-USDT", Decimal("100"), OrderType.LIMIT, Decimal("0.1"))
+        await wait_until(lambda: self.events[MarketEvent.OrderFailure].event_log, what="the refused order")
+
+        failure = self.events[MarketEvent.OrderFailure].event_log[0]
+        self.assertEqual(order_id, failure.order_id)
+        self.assertEqual(f"LIMIT BUY order {order_id} on DOGE-USDT refused: NonKYC does not trade DOGE-USDT through "
+                         f"the API (paused, inactive or unknown market).", failure.error_message)
+        self.assertNotIn(order_id, self.exchange.in_flight_orders)
         self.assertEqual([], [request for (method, _), request in mock_api.requests.items() if method == "POST"])
+        self.assertEqual([], self.logged("ERROR", ""))
         self.assertEqual(1, len(mock_api.requests[("GET", URL(self.tickers_url))]))
 
     @aioresponses()
