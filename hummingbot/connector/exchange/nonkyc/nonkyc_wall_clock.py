@@ -10,8 +10,9 @@ Hummingbot API and `start_network()` both start) and ticks the connector with th
 `WALL_CLOCK_TICK_INTERVAL` seconds through ExchangePyBase's own `tick()`, so that the status poll has the cadence it
 has in a bot (`SHORT_POLL_INTERVAL` while the private stream is silent, `LONG_POLL_INTERVAL` otherwise); it starts the
 status polling loop in its usual slot when nothing did. A Clock is recognised by its ticks (Hummingbot's Clock leaves
-the connector's `clock` unset): while they come, at most `WALL_CLOCK_TAKEOVER_DELAY` seconds apart, the driver does
-nothing, so that the connector is never ticked, nor polled, twice.
+the connector's `clock` unset): while they come, at most `WALL_CLOCK_TAKEOVER_DELAY` seconds apart (or twice the
+Clock's own tick interval, when it is longer), the driver does nothing, so that the connector is never ticked, nor
+polled, twice.
 """
 import time
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ class WallClockDriver:
         self._runs = 0
         self._ticking = False
         self._last_clock_tick = float("-inf")  # time.monotonic() of the last tick that did not come from here
+        self._clock_tick_interval = 0.0  # between the last two such ticks
 
     @property
     def driving(self) -> bool:
@@ -38,7 +40,10 @@ class WallClockDriver:
     def tick_seen(self):
         """Called by the connector's `tick()`: a tick that does not come from the driver is a Clock's."""
         if not self._ticking:
-            self._last_clock_tick = time.monotonic()
+            now = time.monotonic()
+            if self._last_clock_tick > float("-inf"):
+                self._clock_tick_interval = now - self._last_clock_tick
+            self._last_clock_tick = now
 
     async def run_beside(self, loop_coroutine):
         """Runs `loop_coroutine` (a connector loop) with the driver beside it; the driver ends with it."""
@@ -60,7 +65,8 @@ class WallClockDriver:
             self._runs -= 1
 
     def _clock_ticks(self) -> bool:
-        return time.monotonic() - self._last_clock_tick < self._connector.WALL_CLOCK_TAKEOVER_DELAY
+        silence = max(self._connector.WALL_CLOCK_TAKEOVER_DELAY, 2 * self._clock_tick_interval)
+        return time.monotonic() - self._last_clock_tick < silence
 
     def _tick(self):
         connector = self._connector

@@ -138,3 +138,18 @@ class WallClockTests(IsolatedAsyncioWrapperTestCase):
         self.assertEqual(30, self.ticks)  # the Clock's ticks (1001 to 1030), none of the wall clock's
         self.assertIs(status_polling, self.exchange._status_polling_task)
         self.assertGreater(self.wall_clock_turns, 60)
+
+    async def test_the_wall_clock_takes_over_only_when_a_clock_stopped_ticking(self):
+        monotonic = [100.0]
+        self.exchange._wall_clock._runs = 1  # as while the driver runs beside the lost-orders loop
+        with patch("hummingbot.connector.exchange.nonkyc.nonkyc_wall_clock.time.monotonic",
+                   side_effect=lambda: monotonic[0]):
+            self.assertTrue(self.exchange._wall_clock.driving)
+            for now in (100.0, 130.0):  # a Clock ticking every 30 s (a tick size beyond the 10 s takeover delay)
+                monotonic[0] = now
+                self.exchange.tick(now)
+                self.assertFalse(self.exchange._wall_clock.driving)
+            monotonic[0] = 185.0
+            self.assertFalse(self.exchange._wall_clock.driving)  # 55 s: less than two of its intervals
+            monotonic[0] = 191.0
+            self.assertTrue(self.exchange._wall_clock.driving)
