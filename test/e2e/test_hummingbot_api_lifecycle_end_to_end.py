@@ -9,6 +9,7 @@ from decimal import Decimal
 from test.e2e.hummingbot_api_support import HummingbotApiLifecycleTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.event.events import MarketEvent
@@ -103,11 +104,16 @@ class HummingbotApiLifecycleEndToEndTests(HummingbotApiLifecycleTestCase):
             self.sandbox.add_past_trade(SYMBOL, "60000", "0.01", now_ms - minutes_ago * 60 * 1000)
         connector = await self.start_like_hummingbot_api()
 
+        throttled = []  # the limit ids of the requests that went through the connector's throttler
+        execute_task = connector.throttler.execute_task
+        connector.throttler.execute_task = lambda limit_id: throttled.append(limit_id) or execute_task(limit_id)
+
         feed = CandlesFactory.get_candle(CandlesConfig(connector="nonkyc", trading_pair=PAIR, interval="5m",
                                                        max_records=50), connector=connector)
         await feed.initialize_exchange_data()
         candles = await feed.fetch_candles(end_time=int(time.time()), limit=50)
 
         self.assertIs(connector.throttler, feed._api_factory.throttler)
+        self.assertIn(CONSTANTS.CANDLES_PATH_URL, throttled)
         self.assertGreaterEqual(len(candles), 12)
         self.assertEqual(60000.0, candles[0][4])
