@@ -130,6 +130,8 @@ class RateSourceTests(IsolatedAsyncioWrapperTestCase, LogAssertions):
         self.log_recorder = LogRecorder()
         NonkycRateSource.logger().addHandler(self.log_recorder)
         self.addCleanup(NonkycRateSource.logger().removeHandler, self.log_recorder)
+        # Hummingbot's cache is the function's, keyed by the source's repr: a new source may reuse an old address.
+        NonkycRateSource.get_prices.cache_clear()
 
     async def prices(self, source: NonkycRateSource) -> Dict[str, Decimal]:
         return await source.get_prices(quote_token="USDT")
