@@ -1,8 +1,9 @@
 """
-The NonKYC market-making demo: starts the NonKYC sandbox on a free loopback port, points the connector at it, runs
-`scripts/nonkyc_market_maker.py` through Hummingbot's own strategy machinery (connector created from the connector
-settings, `Clock`, markets recorder, `StrategyV2Base` life cycle) for a bounded time, prints a live status every few
-seconds and a summary at the end, then cancels the orders and stops everything.
+The NonKYC market-making demo: starts the NonKYC sandbox on a free loopback port and points the connector at it (the
+sandbox environment, `demo/sandbox_environment.py`), runs `scripts/nonkyc_market_maker.py` through Hummingbot's own
+strategy machinery (connector created from the connector settings, `Clock`, markets recorder, `StrategyV2Base` life
+cycle) for a bounded time, prints a live status every few seconds and a summary at the end, then cancels the orders
+and stops everything.
 
     .venv/bin/python -m demo [--duration 60] [--pair BTC-USDT] [--bid-spread 0.001] ...
 
@@ -11,7 +12,6 @@ Exit status: 0 when the run was clean, 1 when it logged errors or left orders op
 import argparse
 import asyncio
 import logging
-import os
 import shutil
 import signal
 import sys
@@ -24,17 +24,13 @@ from typing import Callable, Dict, List, Optional
 
 from demo.headless import HeadlessHummingbot
 from demo.monitor import ErrorLogWatcher, OrderEventRecorder, StreamResyncs
-from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
+from demo.sandbox_environment import CONNECTOR_NAME, SANDBOX_ACCOUNT, SCRIPTS_PATH, SandboxEnvironment, sandbox_api_keys
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import AssetNames
 from hummingbot.core.data_type.common import PriceType, TradeType
-from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, MarketSpec, SandboxExchange, TraderSettings
+from nonkyc_sandbox import MarketSpec, SandboxExchange, TraderSettings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS_PATH = REPO_ROOT / "scripts"
 SCRIPT_NAME = "nonkyc_market_maker"
 CONFIG_FILE_NAME = "nonkyc_market_maker_demo.yml"  # names the trade database; no file is written under conf/
-CONNECTOR_NAME = "nonkyc"
-SANDBOX_ACCOUNT = "user"
 DEFAULT_ORDER_NOTIONAL = Decimal("100")  # quote units, when --order-amount is not given
 EXIT_OK, EXIT_ERRORS, EXIT_NOT_READY = 0, 1, 2
 NOT_READY_WARNING = "is not ready. Please wait..."
@@ -256,26 +252,6 @@ def _is_console_handler(handler: logging.Handler) -> bool:
             and handler.stream in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__))
 
 
-class SandboxEnvironment:
-    """Points the connector at the sandbox through NONKYC_REST_URL / NONKYC_WS_URL, and restores them afterwards."""
-
-    VARIABLES = (CONSTANTS.REST_URL_ENV_VAR, CONSTANTS.WSS_URL_ENV_VAR)
-
-    def __init__(self):
-        self._previous = {name: os.environ.get(name) for name in self.VARIABLES}
-
-    def apply(self, rest_url: str, ws_url: str):
-        os.environ[CONSTANTS.REST_URL_ENV_VAR] = rest_url
-        os.environ[CONSTANTS.WSS_URL_ENV_VAR] = ws_url
-
-    def restore(self):
-        for name, value in self._previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 # === Status ===
 
 def _number(value: Decimal, places: int = 8) -> str:
@@ -397,11 +373,10 @@ async def run_demo(options: DemoOptions, out: Callable[[str], None] = print,
     restore_logging = install_logging(summary.log_file, options.verbose, own_console)
     watcher = ErrorLogWatcher()
     logging.getLogger().addHandler(watcher)
-    environment = SandboxEnvironment()
+    environment = SandboxEnvironment(sandbox)
     recorder = OrderEventRecorder()
     try:
-        await sandbox.start("127.0.0.1", 0)
-        environment.apply(sandbox.rest_url, sandbox.ws_url)
+        await environment.start()
         summary.rest_url = sandbox.rest_url
         initial_totals = account_totals(sandbox)
         out(f"NonKYC sandbox listening on {sandbox.rest_url} (WebSocket {sandbox.ws_url})")
@@ -411,8 +386,7 @@ async def run_demo(options: DemoOptions, out: Callable[[str], None] = print,
         await run_bot(options, order_amount, sandbox, market, work_dir, recorder, summary, stop_requested, out)
         fill_summary_from_exchange(summary, sandbox, market, initial_totals)
     finally:
-        await sandbox.stop()
-        environment.restore()
+        await environment.stop()
         fill_summary_from_bot(summary, recorder, watcher)
         logging.getLogger().removeHandler(watcher)
         restore_logging()
@@ -427,9 +401,7 @@ async def run_bot(options: DemoOptions, order_amount: Decimal, sandbox: SandboxE
                   work_dir: Path, recorder: OrderEventRecorder, summary: DemoSummary, stop_requested: asyncio.Event,
                   out: Callable[[str], None]):
     """Starts the script through Hummingbot's TradingCore, lets it trade, and shuts everything down."""
-    bot = HeadlessHummingbot(work_dir, SCRIPTS_PATH,
-                             api_keys={CONNECTOR_NAME: {"nonkyc_api_key": DEFAULT_API_KEY,
-                                                        "nonkyc_api_secret": DEFAULT_API_SECRET}})
+    bot = HeadlessHummingbot(work_dir, SCRIPTS_PATH, api_keys=sandbox_api_keys())
     run_started = time.monotonic()
     try:
         summary.started = await bot.start_strategy(SCRIPT_NAME, strategy_config(options, order_amount),

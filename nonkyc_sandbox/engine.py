@@ -738,11 +738,11 @@ class MatchingEngine:
         return orders[skip:skip + limit]
 
     def query_trades(self, account_name: str, symbol: Optional[str] = None, since: Optional[int] = None,
-                     skip: int = 0, limit: int = 100, oldest_first: bool = False) -> List[AccountTrade]:
-        """The account's trades (of `symbol`, from `since` ms on), newest first unless `oldest_first`."""
+                     skip: int = 0, limit: int = 100) -> List[AccountTrade]:
+        """The account's trades (of `symbol`, from `since` ms on), newest first."""
         trades = self.account_trades.get(account_name, [])
         trades = [
-            trade for trade in (trades if oldest_first else reversed(trades))
+            trade for trade in reversed(trades)
             if (symbol is None or trade.market.symbol == symbol) and (since is None or trade.timestamp >= since)
         ]
         return trades[skip:skip + limit]

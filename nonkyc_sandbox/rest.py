@@ -362,6 +362,7 @@ class RestApi:
         return json_response(self._cancel_json(order))
 
     async def _cancel_all_orders(self, request: web.Request) -> web.Response:
+        """`{symbol, side: all|buy|sell}` (symbol required): `{"success": true, "ids": [...]}`, the orders cancelled."""
         account, body = await self._authenticate(request)
         payload = json_object(body)
         if not payload.get("symbol"):
@@ -384,13 +385,13 @@ class RestApi:
         return json_response([order.to_json() for order in orders])
 
     async def _account_trades(self, request: web.Request) -> web.Response:
-        """Newest first; with `since`, the trades from that millisecond on, oldest first (so that `since` pages)."""
+        """Newest first ("ordered by created timestamp descending", NonKYC's REST reference), `since` included."""
         account, _ = await self._authenticate(request)
         market = self._query_market(request, required=False)
         skip, limit = account_paging(request)
         since = int_param(request, "since", None)
         trades = self.engine.query_trades(account, market.symbol if market else None, since=since, skip=skip,
-                                          limit=limit, oldest_first=since is not None)
+                                          limit=limit)
         return json_response([trade.to_json() for trade in trades])
 
     # ----- JSON shapes -----

@@ -14,16 +14,8 @@ from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_u
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import List, Set
 
-from demo.run_demo import (
-    EXIT_NOT_READY,
-    EXIT_OK,
-    REPO_ROOT,
-    DemoOptions,
-    default_order_amount,
-    main,
-    parse_args,
-    run_demo,
-)
+from demo.run_demo import EXIT_NOT_READY, EXIT_OK, DemoOptions, default_order_amount, main, parse_args, run_demo
+from demo.sandbox_environment import REPO_ROOT
 from nonkyc_sandbox import default_markets
 
 

@@ -1,31 +1,12 @@
-import json
-from test.e2e.cli_support import TemporaryHummingbotInstall
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Optional, Tuple
+from test.e2e.cli_support import CliTestCase
 
-from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+from nonkyc_sandbox.server import DEFAULT_API_SECRET
 
 
-class CliConnectAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
+class CliConnectAgainstSandboxTests(CliTestCase):
     """`python -m hummingbot.cli.main connect nonkyc` as a user runs it, with the connector pointed at the sandbox."""
 
-    async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()
-        self.sandbox = SandboxExchange(seed=11, simulated_traders=False)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.install = TemporaryHummingbotInstall(self.sandbox.rest_url, self.sandbox.ws_url)
-
-    async def asyncTearDown(self) -> None:
-        self.install.cleanup()
-        await self.sandbox.stop()
-        await super().asyncTearDown()
-
-    async def hbot(self, *args: str, stdin: Optional[str] = None) -> Tuple[int, str]:
-        return await self.install.hbot(*args, stdin=stdin, timeout=120)
-
-    async def add_keys(self, secret: str, replace: bool = False) -> Tuple[int, str]:
-        keys = json.dumps(self.install.connector_keys(DEFAULT_API_KEY, secret))
-        return await self.hbot("connect", "nonkyc", "--keys-stdin", *(["--replace"] if replace else []), stdin=keys)
+    hbot_timeout = 120
 
     @staticmethod
     def nonkyc_row(output: str) -> str:

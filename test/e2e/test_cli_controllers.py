@@ -6,70 +6,51 @@ them.
 """
 import json
 import re
-import sqlite3
 from decimal import Decimal
-from test.e2e.cli_support import TemporaryHummingbotInstall
+from test.e2e.cli_support import CliTestCase
+from test.e2e.matrix.support import Fill, sandbox_fills, trade_database_fills
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Dict, List
 
-from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, TraderSettings
+from nonkyc_sandbox import DEFAULT_API_SECRET, SandboxExchange, TraderSettings
 
 PAIR = "BTC-USDT"
 SYMBOL = "BTC/USDT"
 CONFIG = "conf_nonkyc_candles_mm.yml"
 BOT = "conf_nonkyc_candles_mm"
-DB_SCALE = Decimal("1e6")
 
 
-class CandlesControllerThroughTheCliTests(IsolatedAsyncioWrapperTestCase):
+class CandlesControllerThroughTheCliTests(CliTestCase):
 
-    async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()
+    def new_sandbox(self) -> SandboxExchange:
         # Two hours of 5-minute candles (a random walk) give the controller a volatility; the simulated maker quotes
         # 5 levels a side and nothing takes liquidity unless the test does.
-        self.sandbox = SandboxExchange(seed=21, candle_history_hours=2, trader_settings=TraderSettings(
+        return SandboxExchange(seed=21, candle_history_hours=2, trader_settings=TraderSettings(
             interval=0.2, volatility_bps=Decimal("0"), taker_probability=0.0))
-        await self.sandbox.start("127.0.0.1", 0)
-        self.install = TemporaryHummingbotInstall(self.sandbox.rest_url, self.sandbox.ws_url)
-
-    async def asyncTearDown(self) -> None:
-        self.install.cleanup()
-        await self.sandbox.stop()
-        await super().asyncTearDown()
-
-    async def hbot(self, *args: str, stdin: str = None) -> str:
-        exit_code, output = await self.install.hbot(*args, stdin=stdin)
-        self.assertEqual(0, exit_code, output)
-        return output
 
     def quotes(self) -> List[Dict]:
         return self.sandbox.orders("user", SYMBOL, status="active")
 
-    def recorded_fills(self) -> List:
-        with sqlite3.connect(self.install.root / "data" / f"{BOT}.sqlite") as database:
-            rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
-        return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
-                       sum(Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]))
-                      for trade_id, amount, price, trade_fee in rows)
+    def recorded_fills(self) -> List[Fill]:
+        return trade_database_fills(self.install.root / "data" / f"{BOT}.sqlite")
 
-    def exchange_fills(self) -> List:
-        return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
-                      for trade in self.sandbox.trades("user", SYMBOL))
+    def exchange_fills(self) -> List[Fill]:
+        return sandbox_fills(self.sandbox, [PAIR])
 
     async def test_deploy_status_live_config_history_and_stop(self):
-        await self.hbot("connect", "nonkyc", "--keys-stdin",
-                        stdin=json.dumps(self.install.connector_keys(DEFAULT_API_KEY, DEFAULT_API_SECRET)))
+        exit_code, output = await self.add_keys(DEFAULT_API_SECRET)
+        self.assertEqual(0, exit_code, output)
 
-        output = await self.hbot("deploy", "nonkyc_candles_mm", "--controller", "--set", f"trading_pair={PAIR}",
-                                 "--set", "total_amount_quote=200", "--set", "candles_interval=5m",
-                                 "--set", "buy_spreads=1,2", "--set", "sell_spreads=1,2",
-                                 "--set", "skip_rebalance=true", "--set", "executor_refresh_time=600")
+        output = await self.hbot_succeeds("deploy", "nonkyc_candles_mm", "--controller",
+                                          "--set", f"trading_pair={PAIR}",
+                                          "--set", "total_amount_quote=200", "--set", "candles_interval=5m",
+                                          "--set", "buy_spreads=1,2", "--set", "sell_spreads=1,2",
+                                          "--set", "skip_rebalance=true", "--set", "executor_refresh_time=600")
         self.assertRegex(output, r"- status: running")
 
         # Two bids and two asks, 1 and 2 volatilities (NATR of the 5-minute candles) away from the mid.
         await wait_until(lambda: len(self.quotes()) == 4, 60, "the controller's four quotes", interval=0.2)
-        status = await self.hbot("status")
+        status = await self.hbot_succeeds("status")
         self.assertRegex(status, r"Controllers:\n\s+\S+ \(nonkyc_candles_mm\): running \| active executors 4")
         volatility = Decimal(re.search(r"spreads from ([\d.]+)%", status).group(1)) / 100
         self.assertIn("Volatility (NATR of 15 5m candles of nonkyc BTC-USDT)", status)
@@ -88,21 +69,21 @@ class CandlesControllerThroughTheCliTests(IsolatedAsyncioWrapperTestCase):
                          "the fill of our best bid")
         await wait_until(lambda: len(self.recorded_fills()) == len(self.exchange_fills()), 20,
                          "the bot to record the fill", interval=0.2)
-        history = await self.hbot("history")
+        history = await self.hbot_succeeds("history")
         self.assertRegex(history, rf"\| nonkyc \| BTC-USDT \| {len(self.exchange_fills())} +\| ")
 
         # A live change of the controller's config (an updatable field) is applied by the running bot.
-        await self.hbot("config", "total_amount_quote", "100")
+        await self.hbot_succeeds("config", "total_amount_quote", "100")
         await wait_until(lambda: any("applied total_amount_quote 200 -> 100" in line
                                      for line in self.install.log_lines(BOT)), 30, "the live config change",
                          interval=0.5)
 
-        balances = json.loads(await self.hbot("status", "--json"))["balances"]["nonkyc"]
+        balances = json.loads(await self.hbot_succeeds("status", "--json"))["balances"]["nonkyc"]
         on_exchange = self.sandbox.balances("user")
         self.assertEqual({asset: float(on_exchange[asset]["total"]) for asset in ("BTC", "USDT")},
                          {asset: balances[asset] for asset in ("BTC", "USDT")})
 
-        await self.hbot("stop")
+        await self.hbot_succeeds("stop")
         self.assertEqual([], self.quotes())
         self.assertEqual(self.exchange_fills(), self.recorded_fills())
         errors = [line for line in self.install.log_lines(BOT) if " - ERROR - " in line]

@@ -3,7 +3,7 @@ A NonKYC market whose quote ticker holds a dash (`BTC/USDT-TRC20`), traded end t
 Hummingbot Clock against the sandbox over real sockets, then Hummingbot's own balance valuation over every asset.
 """
 from decimal import Decimal
-from test.e2e.test_nonkyc_end_to_end import TAKER, USER, EndToEndTestCase
+from test.e2e.e2e_support import TAKER, USER, EndToEndTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from typing import Dict, Tuple
 

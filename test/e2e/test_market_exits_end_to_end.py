@@ -4,7 +4,7 @@ crossing limit order whose rest is cancelled at once; on BTC/USDT it stays a rea
 a real Clock and real sockets.
 """
 from decimal import Decimal
-from test.e2e.test_nonkyc_end_to_end import MAKER, PAIR, SYMBOL, USER, EndToEndTestCase
+from test.e2e.e2e_support import MAKER, PAIR, SYMBOL, USER, EndToEndTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from typing import List
 

@@ -5,7 +5,7 @@ REST snapshot unless one is late), equal the exchange's, follow its diffs, and d
 and for a pair added while running.
 """
 from decimal import Decimal
-from test.e2e.test_nonkyc_end_to_end import EndToEndTestCase
+from test.e2e.e2e_support import EndToEndTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from typing import Dict, List, Optional, Tuple
 from unittest.mock import patch

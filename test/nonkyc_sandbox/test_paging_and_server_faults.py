@@ -19,7 +19,7 @@ class AccountPagingTests(SandboxTestCase):
             status, body = await self.client.get(path, [("skip", 500), ("limit", 500)])
             self.assertEqual((200, []), (status, body), path)
 
-    async def test_trades_since_a_time_come_oldest_first_and_page_by_that_time(self):
+    async def test_trades_come_newest_first_with_since_too_and_page_by_skip(self):
         await self.trade_times(5)
         newest_first = self.sandbox.trades("user")
         oldest_time = newest_first[-1]["timestamp"]
@@ -28,13 +28,14 @@ class AccountPagingTests(SandboxTestCase):
         self.assertEqual([trade["id"] for trade in newest_first[:2]], [trade["id"] for trade in recent])
 
         status, first_page = await self.client.get("/account/trades", [("since", oldest_time), ("limit", 2)])
-        self.assertEqual([trade["id"] for trade in reversed(newest_first)][:2],
-                         [trade["id"] for trade in first_page])
-        next_query = [("since", first_page[-1]["timestamp"]), ("limit", 5)]
-        status, next_page = await self.client.get("/account/trades", next_query)
-        self.assertEqual(first_page[-1]["timestamp"], next_page[0]["timestamp"])  # `since` includes its millisecond
-        self.assertEqual({trade["id"] for trade in newest_first},
-                         {trade["id"] for trade in first_page + next_page})
+        self.assertEqual([trade["id"] for trade in newest_first[:2]], [trade["id"] for trade in first_page])
+        status, next_page = await self.client.get("/account/trades", [("since", oldest_time), ("limit", 5),
+                                                                      ("skip", 2)])
+        self.assertEqual([trade["id"] for trade in newest_first[2:]], [trade["id"] for trade in next_page])
+        newest_time = newest_first[0]["timestamp"]
+        status, after_newest = await self.client.get("/account/trades", [("since", newest_time)])
+        self.assertEqual([trade["id"] for trade in newest_first if trade["timestamp"] >= newest_time],
+                         [trade["id"] for trade in after_newest])  # `since` includes its millisecond
 
     async def test_orders_stay_newest_first_with_since(self):
         first = self.sandbox.place_order("user", "BTC/USDT", "buy", "limit", "0.001", "50000.00")

@@ -9,7 +9,8 @@ from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_u
 from typing import Dict
 
 from demo.monitor import StreamResyncs
-from demo.run_demo import CONNECTOR_NAME, SCRIPT_NAME
+from demo.run_demo import SCRIPT_NAME
+from demo.sandbox_environment import CONNECTOR_NAME
 
 SYMBOL = "BTC/USDT"
 PAIR = "BTC-USDT"

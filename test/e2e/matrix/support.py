@@ -18,17 +18,17 @@ from pathlib import Path
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 from test.hummingbot.connector.exchange.nonkyc.real_sockets import use_fresh_shared_aiohttp_session
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from demo.headless import HeadlessHummingbot
 from demo.monitor import ErrorLogWatcher
-from demo.run_demo import CONNECTOR_NAME, SCRIPTS_PATH, SandboxEnvironment
+from demo.sandbox_environment import CONNECTOR_NAME, SANDBOX_ACCOUNT, SCRIPTS_PATH, SandboxEnvironment, sandbox_api_keys
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.core.event.event_forwarder import EventForwarder
 from hummingbot.core.event.events import BuyOrderCreatedEvent, MarketEvent, SellOrderCreatedEvent
-from nonkyc_sandbox import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange, TraderSettings
+from nonkyc_sandbox import SandboxExchange, TraderSettings
 
-USER = "user"
+USER = SANDBOX_ACCOUNT
 TAKER = "sim-taker"
 # The sandbox's side of a keep-alive HTTP connection: it ends only when the client closes the connection.
 SERVER_CONNECTION_TASK = "RequestHandler.start"
@@ -54,6 +54,21 @@ def symbol_of(trading_pair: str) -> str:
     return trading_pair.replace("-", "/")
 
 
+def sandbox_fills(sandbox: SandboxExchange, trading_pairs: Iterable[str]) -> List[Fill]:
+    """The trades of the sandbox account on `trading_pairs`, with their fee."""
+    return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
+                  for trading_pair in trading_pairs for trade in sandbox.trades(USER, symbol_of(trading_pair)))
+
+
+def trade_database_fills(db_path: Union[str, Path]) -> List[Fill]:
+    """The fills Hummingbot's markets recorder stored in its trade database (what `history` reads), with their fee."""
+    with sqlite3.connect(db_path) as database:
+        rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
+    return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
+                   sum((Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]), Decimal(0)))
+                  for trade_id, amount, price, trade_fee in rows)
+
+
 class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     """A sandbox with a quiet simulated book, and a headless Hummingbot to start one strategy on it."""
 
@@ -66,9 +81,8 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
         use_fresh_shared_aiohttp_session()
         self.sandbox = SandboxExchange(seed=self.seed, simulated_traders=self.simulated_traders,
                                        trader_settings=self.trader_settings)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.environment = SandboxEnvironment()
-        self.environment.apply(self.sandbox.rest_url, self.sandbox.ws_url)
+        self.environment = SandboxEnvironment(self.sandbox)
+        await self.environment.start()
         self.work_dir = Path(tempfile.mkdtemp(prefix="nonkyc-matrix-"))
         self.addCleanup(shutil.rmtree, self.work_dir, ignore_errors=True)
         self.connector_errors = self.watch_errors("hummingbot.connector")
@@ -82,8 +96,7 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
             if self.bot is not None:
                 await self.stop_bot()
         finally:
-            await self.sandbox.stop()
-            self.environment.restore()
+            await self.environment.stop()
         await wait_until(lambda: not self.running_tasks(ignored=()), timeout=5.0,
                          what=lambda: f"the tasks of the test to end: {self.running_tasks(ignored=())}")
         await super().asyncTearDown()
@@ -103,8 +116,7 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     # === The bot ===
 
     def new_bot(self) -> HeadlessHummingbot:
-        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys={
-            CONNECTOR_NAME: {"nonkyc_api_key": DEFAULT_API_KEY, "nonkyc_api_secret": DEFAULT_API_SECRET}})
+        self.bot = HeadlessHummingbot(self.work_dir, SCRIPTS_PATH, api_keys=sandbox_api_keys())
         return self.bot
 
     async def start_script(self, script_name: str, config: Dict[str, Any]) -> bool:
@@ -194,16 +206,11 @@ class StrategyOnSandboxTestCase(IsolatedAsyncioWrapperTestCase):
     # === What a user checks ===
 
     def exchange_fills(self, trading_pairs: Iterable[str]) -> List[Fill]:
-        return sorted((trade["id"], Decimal(trade["quantity"]), Decimal(trade["price"]), Decimal(trade["fee"]))
-                      for trading_pair in trading_pairs for trade in self.sandbox.trades(USER, symbol_of(trading_pair)))
+        return sandbox_fills(self.sandbox, trading_pairs)
 
     def recorded_fills(self) -> List[Fill]:
         """The fills Hummingbot's markets recorder stored (what `history` reads), with their fee."""
-        with sqlite3.connect(self.db_path) as database:
-            rows = database.execute("SELECT exchange_trade_id, amount, price, trade_fee FROM TradeFill").fetchall()
-        return sorted((trade_id, Decimal(amount) / DB_SCALE, Decimal(price) / DB_SCALE,
-                       sum((Decimal(fee["amount"]) for fee in json.loads(trade_fee)["flat_fees"]), Decimal(0)))
-                      for trade_id, amount, price, trade_fee in rows)
+        return trade_database_fills(self.db_path)
 
     async def assert_balances_equal_exchange(self, assets: Iterable[str]):
         def balances() -> Tuple[Dict[str, Tuple[Decimal, Decimal]], Dict[str, Tuple[Decimal, Decimal]]]:

@@ -49,6 +49,12 @@ ACCOUNT_ORDERS_STATUS_ACTIVE = "active"
 MAX_PAGE_SKIP = 500
 ACCOUNT_TRADES_MAX_PAGES_PER_POLL = 20
 
+# cancel_all (nonkyc_cancel_all.py): a `/cancelallorders` is sent only this many seconds after the listing of active
+# orders it relies on (another bot on the key could place an order on the pair meanwhile); past that, the pair is
+# listed again, at most CANCEL_ALL_MAX_LISTINGS listings in all.
+CANCEL_ALL_LISTING_MAX_AGE = 2.0
+CANCEL_ALL_MAX_LISTINGS = 3
+
 # Request timeouts (seconds). A create that times out is ambiguous: the order may exist on the exchange.
 REST_REQUEST_TIMEOUT = 20
 CREATE_ORDER_TIMEOUT = 10
@@ -133,7 +139,6 @@ SERVER_ERROR_CODES = (500, 503, 504)
 ERROR_CODE_AUTHORIZATION_REQUIRED = 1001
 ERROR_CODE_AUTHORIZATION_FAILED = 1002
 ERROR_CODE_API_KEY_FORBIDDEN = 1003
-ERROR_CODE_INSUFFICIENT_FUNDS = 20001
 ERROR_CODE_ORDER_NOT_FOUND = 20002
 ERROR_CODE_DUPLICATE_CLIENT_ORDER_ID = 20008
 AUTH_ERROR_CODES = (ERROR_CODE_AUTHORIZATION_REQUIRED, ERROR_CODE_AUTHORIZATION_FAILED)
@@ -157,7 +162,7 @@ WS_EVENT_ACTIVE_ORDERS = "activeOrders"
 WS_EVENT_REPORT = "report"
 WS_EVENT_CURRENT_BALANCES = "currentBalances"
 WS_EVENT_BALANCE_UPDATE = "balanceUpdate"
-# The candles notifications are unsure (see the candles feed): these two names, as the order book's and trades' ones.
+# The candles notifications (nonkyc-api.md: `subscribeCandles` answers `snapshotCandles` then `updateCandles`).
 WS_EVENT_CANDLES_SNAPSHOT = "snapshotCandles"
 WS_EVENT_CANDLES_UPDATE = "updateCandles"
 

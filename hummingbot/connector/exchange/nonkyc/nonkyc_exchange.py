@@ -15,13 +15,13 @@ from hummingbot.connector.exchange.nonkyc import (
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_user_stream_data_source import NonkycAPIUserStreamDataSource
 from hummingbot.connector.exchange.nonkyc.nonkyc_auth import NonkycAuth
+from hummingbot.connector.exchange.nonkyc.nonkyc_cancel_all import NonkycCancelAll
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_placement import NonkycOrderPlacement
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import (
     NonkycOrderUpdates,
     exchange_timestamp,
-    executed_quantity,
     trading_rule_from_market,
 )
 from hummingbot.connector.exchange.nonkyc.nonkyc_rate_limit_gate import RateLimitGate
@@ -32,6 +32,7 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_wall_clock import WallClockDriv
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair
+from hummingbot.core.data_type.cancellation_result import CancellationResult
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState, OrderUpdate, TradeUpdate
 from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
@@ -47,7 +48,8 @@ class NonkycExchange(ExchangePyBase):
     NonKYC spot exchange: Hummingbot's hooks and the wiring (requests and time sync, markets, rules, fees, prices,
     cancels, status look-ups, balances, the private stream's events). The work behind some hooks has its own module:
     placing orders `NonkycOrderPlacement`, keeping the tracked orders and their fills in line with the exchange
-    `NonkycReconciliation`, reading the exchange's answers `nonkyc_order_updates`.
+    `NonkycReconciliation`, cancelling every order `NonkycCancelAll`, reading the exchange's answers
+    `nonkyc_order_updates`.
     """
     MARKETS_CACHE_SECONDS = 60.0
     # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
@@ -85,6 +87,7 @@ class NonkycExchange(ExchangePyBase):
                                                  fee_schema=lambda: self.trade_fee_schema(), logger=self.logger)
         self._order_placement = NonkycOrderPlacement(connector=self)
         self._reconciliation = NonkycReconciliation(connector=self)
+        self._cancel_all = NonkycCancelAll(connector=self)
         self._tickers_cache: Optional[Tuple[float, Dict[str, MarketTicker]]] = None
         self._tickers_lock = asyncio.Lock()
         self._wall_clock = WallClockDriver(self)
@@ -222,12 +225,15 @@ class NonkycExchange(ExchangePyBase):
         The one way this connector calls the REST API. Every failed answer raises NonkycAPIError (an HTTP 200 answer
         with an `error` body included). A 429 goes through the rate-limit gate (a back-off shared by every request,
         one warning per episode) and is retried RATE_LIMITED_RETRIES times; a refused nonce is retried once after a
-        fresh server time. Timeouts and network errors are raised as they are. The base's `overwrite_url`,
-        `return_err` and `headers` are not taken: nothing here needs them.
+        fresh server time. Timeouts and network errors are raised as they are. While a cancel_all runs, the other
+        private requests wait for it (nonkyc_cancel_all.CancelsFirst). The base's `overwrite_url`, `return_err` and
+        `headers` are not taken: nothing here needs them.
         """
         rate_limited_retries = 0
         time_resynchronized = False
         while True:
+            if is_auth_required:
+                await self._cancel_all.wait_for_cancels()
             async with self._rate_limit_gate.turn():
                 try:
                     result = await self._send_api_request(
@@ -268,9 +274,10 @@ class NonkycExchange(ExchangePyBase):
 
     async def _update_time_synchronizer(self, pass_on_non_cancelled_error: bool = False):
         """
-        The server time (GET /time, at each status poll). While NonKYC rate limits, the clock offset is kept and
-        /time is not asked: the rate-limit gate says when the limiting ends.
+        The server time (GET /time, at each status poll; it waits while a cancel_all runs). While NonKYC rate limits,
+        the clock offset is kept and /time is not asked: the rate-limit gate says when the limiting ends.
         """
+        await self._cancel_all.wait_for_cancels()
         if self._rate_limit_gate.limited:
             return
         try:
@@ -560,6 +567,10 @@ class NonkycExchange(ExchangePyBase):
 
     # === Cancels ===
 
+    async def cancel_all(self, timeout_seconds: float) -> List[CancellationResult]:
+        """By pair with /cancelallorders where only this bot's orders are active, ahead of the polls (its module)."""
+        return await self._cancel_all.cancel_all(timeout_seconds)
+
     async def _place_cancel(self, order_id: str, tracked_order: InFlightOrder) -> bool:
         if self._order_tracker.is_waiting_for_fills(order_id):
             self.logger().info(f"Not cancelling order {order_id} ({tracked_order.trading_pair}): NonKYC reports it "
@@ -621,10 +632,11 @@ class NonkycExchange(ExchangePyBase):
 
     def _order_update_from_exchange_order(self, order: InFlightOrder, order_data: Dict[str, Any]) -> OrderUpdate:
         """
-        The update of an order from NonKYC's view of it (REST order, WS report, create answer). The filled amount
-        NonKYC reports is remembered by the reconciliation, which reads again the fills missing from it.
+        The update of an order from NonKYC's view of it (REST order, WS report, create answer). The reconciliation
+        remembers it: it reads again the fills missing from the filled amount NonKYC reports, and builds the fill of
+        an order whose fills cannot be read from it.
         """
-        self._reconciliation.remember_reported_executed(order.client_order_id, executed_quantity(order_data))
+        self._reconciliation.remember_reported(order.client_order_id, order_data)
         return self._order_updates.order_update(order, order_data, self._now())
 
     def _now(self) -> float:

@@ -1,22 +1,30 @@
 """
 Plain translators, without I/O, from NonKYC's answers to what Hummingbot tracks: an order status to an `OrderState`
 (the one mapping), the executed quantity and the time of an order, an `OrderUpdate` from an exchange order or a WS
-report, a `TradeUpdate` from an account trade or a WS trade report, a `TradingRule` from a market. The exchange, the
+report, a `TradeUpdate` from an account trade or a WS trade report (or built from the order itself when its fills
+cannot be read), a `TradingRule` from a market. The exchange, the
 order placement and the reconciliation all read the exchange's answers through here.
 """
 import logging
 import math
 from decimal import Decimal
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_tracker import NonkycOrderTracker
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import AssetNames, RecentKeys, timestamp_seconds
 from hummingbot.connector.trading_rule import TradingRule
+from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState, OrderUpdate, TradeUpdate
 from hummingbot.core.data_type.trade_fee import TokenAmount, TradeFeeBase, TradeFeeSchema
 
 CREATED_ORDER_STATES = (OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL)
+# A fill built from the order itself, when NonKYC reports an order filled and its fills cannot be read (see
+# NonkycReconciliation): its trade id derives from the order's exchange id and the executed amount, so that a re-read
+# or a restart never records it twice.
+SYNTHESIZED_FILL_ID_PREFIX = "order-fill-"
+# NonKYC documents no average price of an order; these names are read when an answer carries one.
+AVERAGE_PRICE_KEYS = ("averagePrice", "avgPrice", "averageExecutedPrice", "avgExecutedPrice")
 
 
 def executed_quantity(order_data: Dict[str, Any]) -> Optional[Decimal]:
@@ -32,6 +40,44 @@ def exchange_timestamp(order_data: Dict[str, Any], now: float) -> float:
     """The time of an order's last change (`updatedAt`, else `createdAt`), or `now` when it has none."""
     timestamp = timestamp_seconds(order_data.get("updatedAt") or order_data.get("createdAt"))
     return now if timestamp is None or math.isnan(timestamp) else timestamp
+
+
+def _positive_decimal(value: Any) -> Optional[Decimal]:
+    try:
+        number = Decimal(str(value))
+    except (TypeError, ArithmeticError):
+        return None
+    return number if number.is_finite() and number > 0 else None
+
+
+def synthesized_fill_id(exchange_order_id: str, executed: Decimal) -> str:
+    return f"{SYNTHESIZED_FILL_ID_PREFIX}{exchange_order_id}-{executed.normalize():f}"
+
+
+def is_synthesized_fill(trade_id: str) -> bool:
+    return trade_id.startswith(SYNTHESIZED_FILL_ID_PREFIX)
+
+
+def synthesized_fill_price(order: InFlightOrder, order_data: Optional[Dict[str, Any]]) -> Tuple[Optional[Decimal], str]:
+    """
+    The price of a fill built from the order, and what it is: the average price NonKYC gives for the order when it
+    gives one, else the order's limit price; a market order has none: the price NonKYC shows for it, else the price
+    Hummingbot valued it at, the best information there is.
+    """
+    data = order_data or {}
+    for key in AVERAGE_PRICE_KEYS:
+        price = _positive_decimal(data.get(key))
+        if price is not None:
+            return price, f"the average price NonKYC reports ({key})"
+    if order.order_type is not OrderType.MARKET and _positive_decimal(order.price) is not None:
+        return order.price, "its limit price"
+    price = _positive_decimal(data.get("price"))
+    if price is not None:
+        return price, "the price NonKYC shows for this market order, the best information there is"
+    price = _positive_decimal(order.price)
+    if price is not None:
+        return price, "the price Hummingbot valued this market order at, the best information there is"
+    return None, "no price is known"
 
 
 def trading_rule_from_market(trading_pair: str, market: Dict[str, Any]) -> TradingRule:
@@ -126,6 +172,20 @@ class NonkycOrderUpdates:
             timestamp=timestamp_seconds(report.get("updatedAt") or report.get("timestamp"),
                                         default=default_timestamp),
         )
+
+    def synthesized_fill(self, order: InFlightOrder, executed: Decimal, price: Decimal, fee_rate: Decimal,
+                         timestamp: float) -> Optional[TradeUpdate]:
+        """
+        One fill standing for the fills of `order` that cannot be read: the executed amount NonKYC reports less the
+        fills recorded, at `price`, with a fee estimated at `fee_rate` in the quote asset. None when nothing is
+        missing.
+        """
+        quantity = executed - order.executed_amount_base
+        if quantity <= 0 or not order.exchange_order_id:
+            return None
+        return self._trade_update(order=order, trade_id=synthesized_fill_id(order.exchange_order_id, executed),
+                                  exchange_order_id=order.exchange_order_id, quantity=quantity, price=price,
+                                  fee_asset=None, fee_amount=quantity * price * fee_rate, timestamp=timestamp)
 
     def _trade_update(self, order: InFlightOrder, trade_id: Any, exchange_order_id: Any, quantity: Any, price: Any,
                       fee_asset: Optional[str], fee_amount: Any, timestamp: float) -> TradeUpdate:

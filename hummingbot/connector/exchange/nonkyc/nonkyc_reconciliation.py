@@ -9,8 +9,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
-from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import CREATED_ORDER_STATES, executed_quantity
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import (
+    CREATED_ORDER_STATES,
+    executed_quantity,
+    is_synthesized_fill,
+    synthesized_fill_price,
+)
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys, timestamp_seconds
+from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder, TradeUpdate
 
 if TYPE_CHECKING:
@@ -28,12 +34,13 @@ def timestamp_ms(entry: Any) -> Optional[int]:
 class AccountTradesPages:
     """
     Reads `/account/trades` from `since_ms` on, one page at a time, within NonKYC's limits (`limit` and `skip` at most
-    500). The API notes do not say in which order a `since` query lists trades, so every full page is read for it:
+    500). NonKYC's REST reference lists them newest first; an answer listed oldest first is read too, so every full
+    page is read for its order:
+    - newest first (or a page all of one millisecond, whose order cannot be told): the next page is the next `skip`,
+      so at most `limit + max_skip` trades after `since` can be reached; beyond that `truncated` is set, the caller
+      must not move its cursor, and `oldest_read_ms` says how far back the read went;
     - oldest first: the next page starts at the time of the page's last trade (`since` = that millisecond; trades of
-      that millisecond seen again are dropped by id, and `skip` only steps over a page that is all one millisecond),
-      so any number of trades is read;
-    - newest first: the next page is the next `skip`, so at most `limit + max_skip` trades after `since` can be
-      reached; beyond that `truncated` is set and the caller must not move its cursor.
+      that millisecond seen again are dropped by id), so any number of trades is read.
     `pages()` yields the new trades of each page as soon as it is read: a later page that fails loses nothing read.
     After the iteration, `complete` says whether every trade since `since_ms` was read; `read_until_ms`, when not
     None, is a time before which every trade was read (oldest-first pages only).
@@ -59,6 +66,7 @@ class AccountTradesPages:
         self.complete = False
         self.truncated = False
         self.read_until_ms: Optional[int] = None
+        self.oldest_read_ms: Optional[int] = None
 
     async def pages(self) -> AsyncIterator[List[Any]]:
         since, skip = self.since_ms, 0
@@ -80,15 +88,17 @@ class AccountTradesPages:
 
     def _next_page(self, batch: List[Any], since: int, skip: int) -> Tuple[int, int]:
         """Where the page after a full `batch` starts; sets `order` and, for oldest-first pages, `read_until_ms`."""
-        order = self._order_of(batch)
-        self.order = self.order or order
+        self.order = self.order or self._order_of(batch)
         last_ms = timestamp_ms(batch[-1])
-        if order == self.NEWEST_FIRST or last_ms is None:
+        if self.order != self.OLDEST_FIRST or last_ms is None:
             return since, skip + self._page_limit
         self.read_until_ms = last_ms
         return (last_ms, 0) if last_ms > since else (since, skip + self._page_limit)
 
     def _new_trades(self, batch: List[Any]) -> List[Any]:
+        times = [time_ms for time_ms in map(timestamp_ms, batch) if time_ms is not None]
+        if times:
+            self.oldest_read_ms = min(times + ([self.oldest_read_ms] if self.oldest_read_ms is not None else []))
         new = []
         for trade in batch:
             trade_id = str(trade.get("id")) if isinstance(trade, dict) and trade.get("id") is not None else None
@@ -110,8 +120,9 @@ class NonkycReconciliation:
     """
     Keeps the tracked orders in line with NonKYC: their states from the active-order listing (REST or the private
     stream's `activeOrders`), one look-up per order it cannot confirm, and their fills from the account trades.
-    State: the account-trades cursor (every trade older than it, in server ms, has been read), the filled amounts
-    NonKYC reported per order, and the reported amounts for which an order's fills were read again.
+    State: the account-trades cursor (every trade older than it, in server ms, has been read), NonKYC's latest view of
+    each order and the filled amounts it reported, and the reported amounts for which an order's fills were read
+    again. An order NonKYC reports filled whose fills cannot be read completes with a fill built from the order.
     """
 
     # Trades of /account/trades are requested from a little before the cursor (or the order's creation), so that
@@ -127,6 +138,7 @@ class NonkycReconciliation:
         self._account_trades_lock = asyncio.Lock()
         self._reported_executed: Dict[str, Decimal] = {}
         self._fill_rereads: Dict[str, Decimal] = {}
+        self._reported_orders: Dict[str, Dict[str, Any]] = {}
         self._logged_untracked_orders = RecentKeys()
 
     def logger(self):
@@ -146,7 +158,7 @@ class NonkycReconciliation:
         if not orders:
             return
         try:
-            active_orders, complete = await self._fetch_active_orders()
+            active_orders, complete = await self.fetch_active_orders()
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -161,7 +173,7 @@ class NonkycReconciliation:
         await connector._update_orders_with_error_handler(
             orders=to_look_up, error_handler=connector._handle_update_error_for_active_order)
 
-    async def _fetch_active_orders(self) -> Tuple[List[Any], bool]:
+    async def fetch_active_orders(self) -> Tuple[List[Any], bool]:
         """The account's active orders (every pair), and whether the list is complete (`skip` stops at 500)."""
         active_orders: List[Any] = []
         skip = 0
@@ -261,14 +273,19 @@ class NonkycReconciliation:
             self.logger().info(f"NonKYC reports {len(new)} active order(s) this bot does not track; leaving them "
                                f"alone: {shown}{more}")
 
-    def remember_reported_executed(self, client_order_id: str, executed: Optional[Decimal]):
-        """The filled amount NonKYC reports for an order: fills missing from it are read again."""
+    def remember_reported(self, client_order_id: str, order_data: Dict[str, Any]):
+        """
+        NonKYC's view of an order (REST order, WS report, create answer): fills missing from the filled amount it
+        reports are read again, and a fill built from the order takes its price from it.
+        """
+        self._reported_orders[client_order_id] = order_data
+        executed = executed_quantity(order_data)
         if executed is not None and executed > self._reported_executed.get(client_order_id, Decimal(0)):
             self._reported_executed[client_order_id] = executed
 
     def forget_orders_no_longer_tracked(self):
         fillable = self._connector._order_tracker.all_fillable_orders
-        for memory in (self._reported_executed, self._fill_rereads):
+        for memory in (self._reported_executed, self._fill_rereads, self._reported_orders):
             for client_order_id in [key for key in memory if key not in fillable]:
                 del memory[client_order_id]
 
@@ -287,6 +304,12 @@ class NonkycReconciliation:
         # The same fill arrives from the WS trade report and from /account/trades: its trade id dedups it (checked
         # here too, so that a repeat is not reported as an overfill below).
         if order is None or trade_update.trade_id in order.order_fills:
+            return
+        if any(is_synthesized_fill(trade_id) for trade_id in order.order_fills):
+            self.logger().warning(
+                f"Ignoring fill {trade_update.trade_id} of {trade_update.fill_base_amount} for order "
+                f"{order.client_order_id} ({order.trading_pair}): a fill built from the order already stands for the "
+                f"fills NonKYC reported and could not be read.")
             return
         # A fill beyond the order amount would corrupt the executed amount and the balances. This check is the last
         # line of defence, for a fill whose id would differ between the two sources.
@@ -336,15 +359,49 @@ class NonkycReconciliation:
             self.trades_cursor_ms = request_time_ms
             self._trades_truncation_logged = False
             self._read_again_fills_not_found(request_time_ms)
-        elif pages.truncated and not self._trades_truncation_logged:
-            self._trades_truncation_logged = True
-            self.logger().warning(
-                f"NonKYC lists /account/trades {pages.order or 'in one millisecond'} and more trades than its skip "
-                f"limit (500) lets read follow {pages.since_ms}: the older ones cannot be read now, so the next poll "
-                f"reads from the same point again. Their fills can still arrive through the private stream.")
+        elif pages.truncated:
+            if not self._trades_truncation_logged:
+                self._trades_truncation_logged = True
+                self.logger().warning(
+                    f"NonKYC lists /account/trades {pages.order or 'in one millisecond'} and more trades than its skip "
+                    f"limit (500) lets read follow {pages.since_ms}: the older ones cannot be read now, so the next "
+                    f"poll reads from the same point again. Their fills can still arrive through the private stream.")
+            self._complete_filled_orders_beyond_reach(pages.oldest_read_ms)
         else:
             self.logger().info(f"Read {pages.requests} pages of account trades in this poll; the next poll goes on "
                                f"from {self.trades_cursor_ms}.")
+
+    def _complete_filled_orders_beyond_reach(self, oldest_read_ms: Optional[int]):
+        """
+        After a read that NonKYC's paging limits stopped before the oldest trades (newest first, more than 1 000
+        trades after `since`): an order NonKYC reports filled, created before the oldest trade read, whose missing
+        fills no private report brought either, would wait for them forever. It completes with one fill built from
+        the order (`NonkycOrderUpdates.synthesized_fill`); the trades read before this decision are recorded first.
+        """
+        connector = self._connector
+        now_ms = int(connector._time_synchronizer.time() * 1e3)
+        for order in list(connector.in_flight_orders.values()):
+            if (not connector._order_tracker.is_waiting_for_fills(order.client_order_id)
+                    or (oldest_read_ms is not None and creation_ms(order, now_ms) >= oldest_read_ms)):
+                continue
+            executed = self._reported_executed.get(order.client_order_id) or order.amount
+            price, price_source = synthesized_fill_price(order, self._reported_orders.get(order.client_order_id))
+            schema = connector.trade_fee_schema()
+            fee_rate = (schema.taker_percent_fee_decimal if order.order_type is OrderType.MARKET
+                        else schema.maker_percent_fee_decimal)
+            fill = (connector._order_updates.synthesized_fill(order, executed, price, fee_rate, now_ms / 1e3)
+                    if price is not None else None)
+            if fill is None:
+                continue
+            quantity, fee = fill.fill_base_amount.normalize(), fill.fee.flat_fees[0].amount.normalize()
+            self.logger().warning(
+                f"Order {order.client_order_id} ({order.trading_pair}, exchange id {order.exchange_order_id}) is "
+                f"filled on NonKYC ({executed.normalize():f} {order.base_asset}) but {quantity:f} of its fills are "
+                f"older than the {CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT + CONSTANTS.MAX_PAGE_SKIP} newest account "
+                f"trades /account/trades lets read, and no private report brought them: recording one fill of "
+                f"{quantity:f} at {price} ({price_source}) with an estimated fee of {fee:f} {order.quote_asset} (the "
+                f"market's fee rate, {(fee_rate * 100).normalize():f} %), trade id {fill.trade_id}.")
+            self.process_trade_update(fill)
 
     def _account_trades_start_ms(self, now_ms: int) -> int:
         """The cursor, or the creation of the oldest order with fills to read when there is no (older) cursor."""

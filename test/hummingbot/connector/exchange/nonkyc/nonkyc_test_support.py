@@ -1,9 +1,14 @@
-"""Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on and a fake WebSocket server."""
+"""
+Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on, the NonKYC REST shapes and URL
+patterns of the exchange tests, and a fake WebSocket server.
+"""
 import asyncio
 import json
 import logging
 import os
+import re
 import unittest
+from decimal import Decimal
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -17,12 +22,17 @@ from hummingbot.connector.test_support.network_mocking_assistant import (
     MockWebsocketClientSession,
     NetworkMockingAssistant,
 )
+from hummingbot.core.data_type.common import OrderType
+from hummingbot.core.data_type.in_flight_order import InFlightOrder
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
 from hummingbot.core.web_assistant.connections.rest_connection import RESTConnection
 from hummingbot.core.web_assistant.connections.ws_connection import WSConnection
+
+# How often `wait_until` checks its condition: often enough for the tests' pace, rarely enough not to keep a core busy.
+WAIT_INTERVAL = 0.01
 
 
 def clear_url_overrides(test_case: unittest.TestCase):
@@ -37,10 +47,11 @@ def clear_url_overrides(test_case: unittest.TestCase):
 async def wait_until(condition: Callable[[], Any],
                      timeout: float = 5.0,
                      what: Union[str, Callable[[], str]] = "the expected condition",
-                     interval: float = 0.001):
+                     interval: float = WAIT_INTERVAL):
     """
-    Waits until `condition()` is true. After `timeout` seconds it fails the test with a message naming `what` did
-    not happen (a callable is evaluated then, so the message can show the state at the time of the failure).
+    Waits until `condition()` is true, checking it every `interval` seconds (at least WAIT_INTERVAL). After `timeout`
+    seconds it fails the test with a message naming `what` did not happen (a callable is evaluated then, so the
+    message can show the state at the time of the failure).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -48,7 +59,7 @@ async def wait_until(condition: Callable[[], Any],
         if loop.time() > deadline:
             description = what() if callable(what) else what
             raise AssertionError(f"Timed out after {timeout:g} s waiting for {description}.")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(max(interval, WAIT_INTERVAL))
 
 
 def drain_queue(queue: asyncio.Queue) -> List[Any]:
@@ -123,6 +134,78 @@ class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):
         book.apply_snapshot([OrderBookRow(price, amount, 1) for price, amount in bids],
                             [OrderBookRow(price, amount, 1) for price, amount in asks], 1)
         self.exchange.order_book_tracker._order_books[trading_pair or self.trading_pair] = book
+
+
+# --- NonKYC REST shapes and URL patterns of the exchange tests ---
+
+def url_regex(url: str, with_query: bool = False) -> re.Pattern:
+    """A pattern for aioresponses that matches the URL (and, optionally, any query string after it)."""
+    escaped = "^" + re.escape(url)
+    return re.compile(escaped + (r"(\?.*)?$" if with_query else "$"))
+
+
+class NonkycExchangeShapes:
+    """NonKYC payload shapes (from ../shared/nonkyc-api.md and the live samples), shared by the connector tests."""
+
+    exchange_order_id = "69a12a99f65594545010e5aa"
+    trade_id = "69914db4b3e90040c2b8f0d8"
+    market_id = "643bfabe4f63469320902710"
+
+    @staticmethod
+    def market(symbol: str, price_decimals: int = 4, quantity_decimals: int = 6, **overrides) -> Dict[str, Any]:
+        base = symbol.split("/")[0]
+        market = {
+            "symbol": symbol, "primaryTicker": base, "primaryName": base.title(),
+            "priceDecimals": price_decimals, "quantityDecimals": quantity_decimals,
+            "isActive": True, "isPaused": False,
+            "minimumQuantity": 0.01, "minQuote": 1, "isMinQuoteActive": True,
+            "allowMarketOrders": True, "allowTriggerOrders": True,
+            "bestAsk": "10001.0000", "bestBid": "9999.0000", "lastPrice": "10000.0000", "volume": "112345.8300",
+            "id": NonkycExchangeShapes.market_id,
+        }
+        market.update(overrides)
+        return market
+
+    @staticmethod
+    def order(order: InFlightOrder, status: str, executed: Decimal = Decimal(0), exchange_symbol: str = "",
+              **overrides) -> Dict[str, Any]:
+        data = {
+            "id": order.exchange_order_id or NonkycExchangeShapes.exchange_order_id,
+            "userProvidedId": order.client_order_id,
+            "market": {"id": NonkycExchangeShapes.market_id, "symbol": exchange_symbol},
+            "symbol": exchange_symbol,
+            "side": order.trade_type.name.lower(),
+            "type": "market" if order.order_type is OrderType.MARKET else "limit",
+            "price": str(order.price),
+            "quantity": str(order.amount),
+            "executedQuantity": str(executed),
+            "remainQuantity": str(order.amount - executed),
+            "status": status,
+            "isActive": status in ("New", "Active", "Partly Filled"),
+            "createdAt": 1640780000000,
+            "updatedAt": 1640780001000,
+        }
+        data.update(overrides)
+        return data
+
+    @staticmethod
+    def account_trade(order: InFlightOrder, quantity: Decimal, price: Decimal, fee: Decimal,
+                      trade_id: str = trade_id, exchange_symbol: str = "", **overrides) -> Dict[str, Any]:
+        side = order.trade_type.name.capitalize()
+        data = {
+            "id": trade_id,
+            "market": {"id": NonkycExchangeShapes.market_id, "symbol": exchange_symbol},
+            "orderid": order.exchange_order_id,
+            "side": side,
+            "triggeredBy": "sell" if side == "Buy" else "buy",
+            "price": str(price),
+            "quantity": str(quantity),
+            "fee": str(fee),
+            "totalWithFee": str(quantity * price + fee),
+            "timestamp": 1640780002000,
+        }
+        data.update(overrides)
+        return data
 
 
 # --- the fake NonKYC WebSocket server of the data source tests ---

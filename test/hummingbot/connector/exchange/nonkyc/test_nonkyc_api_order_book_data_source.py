@@ -1,76 +1,36 @@
 import asyncio
-import contextlib
 import json
 import os
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
-    FakeNonkycServer,
-    LogAssertions,
-    LogRecorder,
-    drain_queue,
-    rpc_error,
-    rpc_result,
-    wait_until,
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_order_book_test_support import (
+    BTC_PAIR,
+    BTC_SYMBOL,
+    ETH_PAIR,
+    ETH_SYMBOL,
+    SOL_PAIR,
+    SOL_SYMBOL,
+    NonkycOrderBookDataSourceTestBase,
+    book_levels,
+    rest_order_book,
+    trade,
+    ws_snapshot,
+    ws_trades,
+    ws_update,
 )
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import rpc_error, rpc_result, wait_until
+from typing import Any, Dict, List
 from unittest.mock import AsyncMock, patch
 
 from aioresponses import aioresponses
-from aioresponses.core import CallbackResult
 from bidict import bidict
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_api_order_book_data_source import NonkycAPIOrderBookDataSource
-from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBookMessage
-from hummingbot.connector.test_support.network_mocking_assistant import NetworkMockingAssistant
-from hummingbot.core.api_throttler.async_throttler import AsyncThrottler
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.data_type.order_book import OrderBook
-from hummingbot.core.data_type.order_book_message import OrderBookMessage, OrderBookMessageType
-from hummingbot.core.data_type.order_book_tracker import OrderBookTracker
-from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
-
-BTC_PAIR, BTC_SYMBOL = "BTC-USDT", "BTC/USDT"
-ETH_PAIR, ETH_SYMBOL = "ETH-USDT", "ETH/USDT"
-SOL_PAIR, SOL_SYMBOL = "SOL-USDT", "SOL/USDT"
-
-Levels = Iterable[Tuple[str, str]]
-
-
-# --- NonKYC payloads (shapes of /work/shared/fixtures/nonkyc-live-samples.json) ---
-
-def ws_levels(levels: Levels) -> List[Dict[str, str]]:
-    return [{"price": price, "quantity": quantity} for price, quantity in levels]
-
-
-def ws_snapshot(symbol: str, sequence: Any, bids: Levels = (), asks: Levels = ()) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "snapshotOrderbook",
-            "params": {"symbol": symbol, "sequence": sequence, "asks": ws_levels(asks), "bids": ws_levels(bids)}}
-
-
-def ws_update(symbol: str, sequence: Any, bids: Levels = (), asks: Levels = (),
-              timestamp: Any = 1772170410000) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "updateOrderbook",
-            "params": {"asks": ws_levels(asks), "bids": ws_levels(bids), "symbol": symbol,
-                       "timestamp": timestamp, "sequence": sequence}}
-
-
-def trade(trade_id: str, price: str = "67799.74", quantity: str = "0.020323", side: str = "sell",
-          timestamp_ms: int = 1772169881018) -> Dict[str, Any]:
-    return {"id": trade_id, "price": price, "quantity": quantity, "side": side,
-            "timestamp": "2026-02-27T05:24:41.018Z", "timestampms": timestamp_ms}
-
-
-def ws_trades(method: str, symbol: str, entries: List[Dict[str, Any]]) -> Dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": method, "params": {"symbol": symbol, "sequence": "6064", "data": entries}}
-
-
-def rest_order_book(symbol: str, sequence: str, bids: Levels, asks: Levels) -> Dict[str, Any]:
-    return {"marketid": "643bfeeb5e07bba23a98a981", "symbol": symbol, "timestamp": 1772169899391,
-            "sequence": sequence, "bids": ws_levels(bids), "asks": ws_levels(asks)}
+from hummingbot.core.data_type.order_book_message import OrderBookMessageType
 
 
 def accepted(index: int, request: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -84,144 +44,6 @@ def rejected(index: int, request: Dict[str, Any], code: int = 2001,
 
 def no_reply(index: int, request: Dict[str, Any]) -> List[Dict[str, Any]]:
     return []
-
-
-class ExchangeBook:
-    """The exchange's own book, built from the same messages the test sends: what Hummingbot's book must equal."""
-
-    def __init__(self):
-        self.bids: Dict[float, float] = {}
-        self.asks: Dict[float, float] = {}
-
-    def snapshot(self, message: Dict[str, Any]):
-        self.bids, self.asks = {}, {}
-        self.update(message)
-
-    def update(self, message: Dict[str, Any]):
-        for side, levels in ((self.bids, message["params"]["bids"]), (self.asks, message["params"]["asks"])):
-            for level in levels:
-                price, quantity = float(level["price"]), float(level["quantity"])
-                if quantity == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = quantity
-
-    def levels(self) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:
-        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
-
-
-def book_levels(book: OrderBook) -> Tuple[List[Tuple[float, float]], List[Tuple[float, float]]]:
-    return ([(row.price, row.amount) for row in book.bid_entries()],
-            [(row.price, row.amount) for row in book.ask_entries()])
-
-
-class NonkycOrderBookDataSourceTestBase(LogAssertions, IsolatedAsyncioWrapperTestCase):
-
-    async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()
-        self.mocking_assistant = NetworkMockingAssistant()
-        await self.mocking_assistant.async_init()
-        self.stream = FakeNonkycServer(self.mocking_assistant)
-
-        self.connector = NonkycExchange(nonkyc_api_key="", nonkyc_api_secret="", trading_pairs=[BTC_PAIR, ETH_PAIR],
-                                        trading_required=False)
-        self.connector._set_trading_pair_symbol_map(
-            bidict({BTC_SYMBOL: BTC_PAIR, ETH_SYMBOL: ETH_PAIR, SOL_SYMBOL: SOL_PAIR}))
-        self.connector._time_synchronizer.add_time_offset_ms_sample(0)
-
-        api_factory = WebAssistantsFactory(throttler=AsyncThrottler(CONSTANTS.RATE_LIMITS),
-                                           connections_factory=self.stream)
-        self.data_source = NonkycAPIOrderBookDataSource(
-            trading_pairs=[BTC_PAIR, ETH_PAIR], connector=self.connector, api_factory=api_factory)
-        # Timing of the stream core, shortened for the tests.
-        self.data_source._stream_core.reply_timeout = 0.2
-        self.data_source._stream_core.ping_interval = 1000
-        self.data_source._stream_core.send_interval = 0  # the pace of the requests has its own tests
-        self.sleep_delays: List[float] = []
-        self.data_source._sleep = self.fake_sleep
-
-        self.diffs: asyncio.Queue = asyncio.Queue()
-        self.trades: asyncio.Queue = asyncio.Queue()
-        self.tasks: List[asyncio.Task] = []
-
-        self.log_recorder = LogRecorder()
-        self.loggers = [self.data_source.logger(), OrderBookTracker.logger()]
-        self.previous_levels = [logger.level for logger in self.loggers]
-        for logger in self.loggers:
-            logger.setLevel(1)
-            logger.addHandler(self.log_recorder)
-
-    async def asyncTearDown(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.data_source._on_order_stream_interruption()
-        for logger, level in zip(self.loggers, self.previous_levels):
-            logger.removeHandler(self.log_recorder)
-            logger.setLevel(level)
-        await super().asyncTearDown()
-
-    async def fake_sleep(self, delay: float):
-        self.sleep_delays.append(delay)
-        await asyncio.sleep(0)
-
-    # --- helpers ---
-
-    def run_in_background(self, coroutine) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.append(task)
-        return task
-
-    def start_listening(self):
-        loop = asyncio.get_running_loop()
-        self.listener = self.run_in_background(self.data_source.listen_for_subscriptions())
-        self.run_in_background(self.data_source.listen_for_order_book_diffs(loop, self.diffs))
-        self.run_in_background(self.data_source.listen_for_trades(loop, self.trades))
-
-    async def wait_for_subscriptions(self, count: int = 4, index: int = -1):
-        needed_connections = index + 1 if index >= 0 else 1
-        await wait_until(lambda: len(self.stream.websockets) >= needed_connections
-                         and len(self.stream.sent(index)) >= count,
-                         what=lambda: f"{count} requests on connection {index} ({len(self.stream.websockets)} "
-                                      f"connections)")
-
-    async def deliver(self, *messages: Any, index: int = -1):
-        """Pushes the messages and waits until the data source has read them all and emptied its own queues."""
-        self.stream.push_all(messages, index)
-        await wait_until(lambda: self.stream.all_delivered(index), what="the data source to read every message")
-        for _ in range(5):
-            await asyncio.sleep(0)
-        await wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()),
-                         what="the data source to hand on every parsed message")
-
-    async def connect_and_sync(self, sequences: Dict[str, int]):
-        """Connects and delivers a snapshot for each symbol; returns the snapshot messages emitted."""
-        self.start_listening()
-        await self.wait_for_subscriptions(count=2 * len(self.data_source._trading_pairs))
-        await self.deliver(*[ws_snapshot(symbol, sequence, bids=[("100", "1")], asks=[("101", "1")])
-                             for symbol, sequence in sequences.items()])
-        return self.drain(self.diffs)
-
-    def sent_calls(self, index: int = -1, start: int = 0) -> List[Tuple[str, Dict[str, Any]]]:
-        return [(request["method"], request["params"]) for request in self.stream.sent(index)[start:]]
-
-    def fail_sending(self, method: str):
-        """From now on, sending a `method` request on the current connection fails as on a broken connection."""
-        websocket = self.stream.websockets[-1]
-        answer = websocket.send_json.side_effect
-
-        def send(request: Dict[str, Any]):
-            if request["method"] == method:
-                raise RuntimeError("connection lost")
-            answer(request)
-
-        websocket.send_json.side_effect = send
-
-    @staticmethod
-    def drain(queue: asyncio.Queue) -> List[Any]:
-        return drain_queue(queue)
 
 
 class NonkycAPIOrderBookDataSourceRestTests(NonkycOrderBookDataSourceTestBase):
@@ -912,203 +734,3 @@ class NonkycAPIOrderBookDataSourceEdgeTests(NonkycOrderBookDataSourceTestBase):
         logged = next(message for message in self.log_messages("WARNING") if "tickerUpdate" in message)
         self.assertTrue(logged.endswith("..."))
         self.assertLess(len(logged), 500)
-
-
-class OrderBookTrackerTestBase(NonkycOrderBookDataSourceTestBase):
-    """
-    A tracker (`tracker_class`) driven by the real data source over a mocked websocket, the exchange's own books to
-    compare its books with, and REST order books answered from `rest_books` (the symbols requested are recorded).
-    """
-
-    tracker_class = OrderBookTracker
-
-    async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()
-        # The tracker polls the last prices of pairs without recent trades; answering for every pair keeps it idle.
-        self.connector.get_last_traded_prices = AsyncMock(
-            side_effect=lambda trading_pairs: {trading_pair: 1.0 for trading_pair in trading_pairs})
-        self.exchange_books = {BTC_SYMBOL: ExchangeBook(), ETH_SYMBOL: ExchangeBook()}
-        self.rest_books = {
-            # A REST sequence far above the WS ones, and a level the WS book does not have.
-            BTC_SYMBOL: rest_order_book(BTC_SYMBOL, "99999999999", bids=[("50", "9")], asks=[("500", "9")]),
-            ETH_SYMBOL: rest_order_book(ETH_SYMBOL, "6064", bids=[("40", "9")], asks=[("400", "9")]),
-        }
-        # The update id of the last order book message handed to the tracker, per pair.
-        self.last_update_ids: Dict[str, int] = {}
-        forward = self.data_source._parse_order_book_diff_message
-
-        async def record_and_forward(raw_message: OrderBookMessage, message_queue: asyncio.Queue):
-            self.last_update_ids[raw_message.trading_pair] = raw_message.update_id
-            await forward(raw_message, message_queue)
-
-        self.data_source._parse_order_book_diff_message = record_and_forward
-        self.rest_requests: List[str] = []
-        self.mock_api = aioresponses()
-        self.mock_api.start()
-        self.mock_api.get(re.compile("^" + re.escape(web_utils.public_rest_url(CONSTANTS.ORDER_BOOK_PATH_URL))),
-                          callback=self.rest_order_book_answer, repeat=True)
-
-    async def asyncTearDown(self) -> None:
-        self.mock_api.stop()
-        if getattr(self, "tracker", None) is not None:
-            self.tracker.stop()
-        await super().asyncTearDown()
-
-    def rest_order_book_answer(self, url, **kwargs) -> CallbackResult:
-        self.rest_requests.append(kwargs["params"]["symbol"])
-        return CallbackResult(status=200, body=json.dumps(self.rest_books[kwargs["params"]["symbol"]]))
-
-    def start_tracker(self, trading_pairs: List[str], init_sleep: Optional[Callable] = None) -> OrderBookTracker:
-        self.tracker = self.tracker_class(data_source=self.data_source, trading_pairs=trading_pairs)
-        self.tracker._sleep = init_sleep or AsyncMock()
-        self.tracker.start()
-        self.listener = self.tracker._order_book_stream_listener_task
-        return self.tracker
-
-    async def send(self, message: Dict[str, Any], apply_to_exchange_book: bool = True, index: int = -1):
-        """Sends a message the way the exchange would, keeping the exchange's own book up to date."""
-        if apply_to_exchange_book:
-            book = self.exchange_books[message["params"]["symbol"]]
-            (book.snapshot if message["method"] == "snapshotOrderbook" else book.update)(message)
-        self.stream.push(message, index)
-
-    async def wait_until_tracker_applied_everything(self, trading_pair: str):
-        """Until the data source has read every message and the tracker applied every message it was given."""
-        await wait_until(lambda: all(self.stream.all_delivered(index) for index in range(len(self.stream.websockets))),
-                         what="the data source to read every message")
-        await wait_until(lambda: all(queue.empty() for queue in self.data_source._message_queue.values()),
-                         what="the data source to hand on every parsed message")
-        last_update_id = self.last_update_ids[trading_pair]
-        await wait_until(lambda: trading_pair in self.tracker.order_books and max(
-            self.tracker.order_books[trading_pair].last_diff_uid,
-            self.tracker.order_books[trading_pair].snapshot_uid) >= last_update_id,
-            what=f"the tracker to apply every message of {trading_pair}")
-
-    def assert_tracker_book_equals_exchange_book(self, trading_pair: str, symbol: str):
-        self.assertEqual(self.exchange_books[symbol].levels(), book_levels(self.tracker.order_books[trading_pair]))
-
-
-class NonkycOrderBookTrackerTests(OrderBookTrackerTestBase):
-    """
-    Hummingbot's own OrderBookTracker driven by the real data source over a mocked websocket: after snapshots, diffs,
-    gaps, re-subscriptions and reconnections the tracker's book equals the exchange's, level for level.
-    """
-
-    async def test_book_equals_the_exchange_book_through_gap_resubscription_and_fresh_snapshot(self):
-        self.data_source._trading_pairs[:] = [BTC_PAIR]
-        tracker = self.start_tracker([BTC_PAIR])
-        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
-        self.assertEqual(([(50.0, 9.0)], [(500.0, 9.0)]), book_levels(tracker.order_books[BTC_PAIR]),
-                         "the REST book initialises the tracker until the WS snapshot arrives")
-        await self.wait_for_subscriptions(count=2)
-
-        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1"), ("99", "2")],
-                                    asks=[("101", "1"), ("102", "2")]))
-        await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
-        await self.send(ws_update(BTC_SYMBOL, 1002, asks=[("101", "0"), ("101.5", "4")]))
-        await self.send(ws_update(BTC_SYMBOL, 1003, bids=[("100", "5")]))
-        await self.wait_until_tracker_applied_everything(BTC_PAIR)
-        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
-
-        # 1004 never reaches us: it removes the levels 1001 and 1002 added.
-        self.exchange_books[BTC_SYMBOL].update(ws_update(BTC_SYMBOL, 1004, bids=[("99.5", "0")], asks=[("101.5", "0")]))
-        await self.send(ws_update(BTC_SYMBOL, 1005, asks=[("103", "1")]))
-        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
-                         what="the resubscription after the gap")
-        self.assertEqual([{"symbol": BTC_SYMBOL}],
-                         [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
-        await self.send(ws_update(BTC_SYMBOL, 1006, bids=[("98", "1")]))  # arrives while waiting: dropped
-
-        await self.send(ws_snapshot(BTC_SYMBOL, 1006, bids=[("100", "5"), ("99", "2"), ("98", "1")],
-                                    asks=[("102", "2"), ("103", "1")]))
-        await self.send(ws_update(BTC_SYMBOL, 1007, bids=[("100", "0")], asks=[("102.5", "1")]))
-        await self.send(ws_update(BTC_SYMBOL, 1008, bids=[("99", "2.5")]))
-        await self.wait_until_tracker_applied_everything(BTC_PAIR)
-
-        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
-        self.assertEqual(([(99.0, 2.5), (98.0, 1.0)], [(102.0, 2.0), (102.5, 1.0), (103.0, 1.0)]),
-                         book_levels(tracker.order_books[BTC_PAIR]))
-        self.assertEqual(0, tracker.metrics.total_diffs_rejected,
-                         "the REST sequence never made the tracker drop a diff")
-        self.assertEqual(1, len(self.stream.websockets))
-
-    async def test_control_with_hummingbot_ordering_the_stale_levels_come_back(self):
-        # The same scenario with Hummingbot's message ordering: proves the test above sees the trap it guards against.
-        with patch.object(NonkycOrderBookMessage, "__lt__", OrderBookMessage.__lt__):
-            self.data_source._trading_pairs[:] = [BTC_PAIR]
-            tracker = self.start_tracker([BTC_PAIR])
-            await wait_until(lambda: tracker.ready, what="the tracker to be ready")
-            await self.wait_for_subscriptions(count=2)
-            await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("102", "2")]))
-            await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
-            await self.send(ws_update(BTC_SYMBOL, 1003, asks=[("103", "1")]))
-            await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
-                             what="the resubscription after the gap")
-            await self.send(ws_snapshot(BTC_SYMBOL, 1003, bids=[("100", "1")], asks=[("102", "2"), ("103", "1")]))
-            await self.wait_until_tracker_applied_everything(BTC_PAIR)
-
-            self.assertIn((99.5, 3.0), book_levels(tracker.order_books[BTC_PAIR])[0])
-            self.assertNotEqual(self.exchange_books[BTC_SYMBOL].levels(), book_levels(tracker.order_books[BTC_PAIR]))
-
-    async def test_book_equals_the_exchange_book_after_a_reconnection(self):
-        self.data_source._trading_pairs[:] = [BTC_PAIR]
-        tracker = self.start_tracker([BTC_PAIR])
-        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
-        await self.wait_for_subscriptions(count=2)
-        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
-        for sequence in range(1001, 1041):
-            await self.send(ws_update(BTC_SYMBOL, sequence, bids=[(f"{90 + sequence % 7}", f"{sequence % 3}")]))
-        await self.wait_until_tracker_applied_everything(BTC_PAIR)
-        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
-
-        self.stream.close()
-        await self.wait_for_subscriptions(count=2, index=1)
-        # Changes made while disconnected only show in the new snapshot.
-        await self.send(ws_snapshot(BTC_SYMBOL, 1100, bids=[("95", "4")], asks=[("101", "2"), ("104", "1")]))
-        await self.send(ws_update(BTC_SYMBOL, 1101, asks=[("101", "0")]))
-        await self.wait_until_tracker_applied_everything(BTC_PAIR)
-
-        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
-        self.assertEqual(([(95.0, 4.0)], [(104.0, 1.0)]), book_levels(tracker.order_books[BTC_PAIR]))
-
-    async def test_snapshot_and_many_diffs_before_the_tracker_is_ready_keep_their_order(self):
-        # While ETH's REST book is still being fetched the tracker is not ready: BTC's WS snapshot and 40 diffs (more
-        # than the 32 the tracker replays) arrive, and ETH's WS snapshot arrives before ETH's book exists.
-        release_init = asyncio.Event()
-
-        async def slow_init_sleep(delay):
-            await release_init.wait()
-
-        tracker = self.start_tracker([BTC_PAIR, ETH_PAIR], init_sleep=slow_init_sleep)
-        await wait_until(lambda: BTC_PAIR in tracker.order_books, what="the BTC book to be created")
-        await self.wait_for_subscriptions(count=4)
-        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
-        for sequence in range(1001, 1041):
-            await self.send(ws_update(BTC_SYMBOL, sequence, asks=[(f"{101 + sequence % 9}", f"{sequence % 4}")]))
-        await self.send(ws_snapshot(ETH_SYMBOL, 7000, bids=[("10", "1")], asks=[("11", "1")]))
-        await self.wait_until_tracker_applied_everything(BTC_PAIR)
-        self.assertFalse(tracker.ready)
-
-        release_init.set()
-        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
-        await self.send(ws_update(ETH_SYMBOL, 7001, bids=[("10.5", "2")]))
-        await self.wait_until_tracker_applied_everything(ETH_PAIR)
-
-        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
-        self.assert_tracker_book_equals_exchange_book(ETH_PAIR, ETH_SYMBOL)
-        self.assertNotIn((40.0, 9.0), book_levels(tracker.order_books[ETH_PAIR])[0], "no REST-era level is left")
-
-    async def test_trades_reach_the_tracker_once(self):
-        self.data_source._trading_pairs[:] = [BTC_PAIR]
-        tracker = self.start_tracker([BTC_PAIR])
-        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
-        await self.wait_for_subscriptions(count=2)
-
-        self.stream.push_all([ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1", price="67000")]),
-                              ws_trades("updateTrades", BTC_SYMBOL, [trade("a2", price="67100"),
-                                                                     trade("a2", price="67100")])])
-        await wait_until(lambda: tracker.metrics.total_trades_processed >= 1, what="the trade to reach the tracker")
-        await self.deliver()
-
-        self.assertEqual(1, tracker.metrics.total_trades_processed)
-        self.assertEqual(67100.0, tracker.order_books[BTC_PAIR].last_trade_price)

@@ -6,8 +6,11 @@ exchange's own symbol is sent back byte for byte.
 import json
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, wait_until
-from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeShapes,
+    NonkycExchangeTestCase,
+    wait_until,
+)
 from unittest import TestCase
 
 from aioresponses import aioresponses

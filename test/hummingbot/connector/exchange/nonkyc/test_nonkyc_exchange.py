@@ -4,8 +4,10 @@ import logging
 import re
 from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeShapes,
     NonkycExchangeTestCase,
     clear_url_overrides,
+    url_regex,
     wait_until,
 )
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -32,76 +34,6 @@ from hummingbot.core.data_type.trade_fee import (
     TradeFeeBase,
 )
 from hummingbot.core.event.events import MarketEvent
-
-
-def url_regex(url: str, with_query: bool = False) -> re.Pattern:
-    """A pattern for aioresponses that matches the URL (and, optionally, any query string after it)."""
-    escaped = "^" + re.escape(url)
-    return re.compile(escaped + (r"(\?.*)?$" if with_query else "$"))
-
-
-class NonkycExchangeShapes:
-    """NonKYC payload shapes (from ../shared/nonkyc-api.md and the live samples), shared by the connector tests."""
-
-    exchange_order_id = "69a12a99f65594545010e5aa"
-    trade_id = "69914db4b3e90040c2b8f0d8"
-    market_id = "643bfabe4f63469320902710"
-
-    @staticmethod
-    def market(symbol: str, price_decimals: int = 4, quantity_decimals: int = 6, **overrides) -> Dict[str, Any]:
-        base = symbol.split("/")[0]
-        market = {
-            "symbol": symbol, "primaryTicker": base, "primaryName": base.title(),
-            "priceDecimals": price_decimals, "quantityDecimals": quantity_decimals,
-            "isActive": True, "isPaused": False,
-            "minimumQuantity": 0.01, "minQuote": 1, "isMinQuoteActive": True,
-            "allowMarketOrders": True, "allowTriggerOrders": True,
-            "bestAsk": "10001.0000", "bestBid": "9999.0000", "lastPrice": "10000.0000", "volume": "112345.8300",
-            "id": NonkycExchangeShapes.market_id,
-        }
-        market.update(overrides)
-        return market
-
-    @staticmethod
-    def order(order: InFlightOrder, status: str, executed: Decimal = Decimal(0), exchange_symbol: str = "",
-              **overrides) -> Dict[str, Any]:
-        data = {
-            "id": order.exchange_order_id or NonkycExchangeShapes.exchange_order_id,
-            "userProvidedId": order.client_order_id,
-            "market": {"id": NonkycExchangeShapes.market_id, "symbol": exchange_symbol},
-            "symbol": exchange_symbol,
-            "side": order.trade_type.name.lower(),
-            "type": "market" if order.order_type is OrderType.MARKET else "limit",
-            "price": str(order.price),
-            "quantity": str(order.amount),
-            "executedQuantity": str(executed),
-            "remainQuantity": str(order.amount - executed),
-            "status": status,
-            "isActive": status in ("New", "Active", "Partly Filled"),
-            "createdAt": 1640780000000,
-            "updatedAt": 1640780001000,
-        }
-        data.update(overrides)
-        return data
-
-    @staticmethod
-    def account_trade(order: InFlightOrder, quantity: Decimal, price: Decimal, fee: Decimal,
-                      trade_id: str = trade_id, exchange_symbol: str = "", **overrides) -> Dict[str, Any]:
-        side = order.trade_type.name.capitalize()
-        data = {
-            "id": trade_id,
-            "market": {"id": NonkycExchangeShapes.market_id, "symbol": exchange_symbol},
-            "orderid": order.exchange_order_id,
-            "side": side,
-            "triggeredBy": "sell" if side == "Buy" else "buy",
-            "price": str(price),
-            "quantity": str(quantity),
-            "fee": str(fee),
-            "totalWithFee": str(quantity * price + fee),
-            "timestamp": 1640780002000,
-        }
-        data.update(overrides)
-        return data
 
 
 class NonkycExchangeTests(AbstractExchangeConnectorTests.ExchangeConnectorTests):

@@ -9,10 +9,11 @@ import re
 from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
     LogRecorder,
+    NonkycExchangeShapes,
     NonkycExchangeTestCase,
+    url_regex,
     wait_until,
 )
-from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes, url_regex
 from typing import Any, Dict, List, Optional
 from unittest.mock import AsyncMock, MagicMock
 

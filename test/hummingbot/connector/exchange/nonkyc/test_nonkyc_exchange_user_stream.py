@@ -1,8 +1,12 @@
 import asyncio
 import json
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase, wait_until
-from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_exchange import NonkycExchangeShapes, url_regex
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeShapes,
+    NonkycExchangeTestCase,
+    url_regex,
+    wait_until,
+)
 from typing import Any, Dict, List, Optional
 from unittest.mock import AsyncMock
 

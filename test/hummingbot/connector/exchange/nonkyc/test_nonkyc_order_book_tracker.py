@@ -1,6 +1,9 @@
+"""
+The order-book trackers driven by the real data source over a mocked websocket: Hummingbot's own tracker, and the
+NonKYC tracker's start-up, REST fallback, network restart and pairs added while running.
+"""
 import asyncio
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import rpc_result, wait_until
-from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_api_order_book_data_source import (
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_order_book_test_support import (
     BTC_PAIR,
     BTC_SYMBOL,
     ETH_PAIR,
@@ -11,17 +14,148 @@ from test.hummingbot.connector.exchange.nonkyc.test_nonkyc_api_order_book_data_s
     OrderBookTrackerTestBase,
     book_levels,
     rest_order_book,
+    trade,
     ws_snapshot,
+    ws_trades,
     ws_update,
 )
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import rpc_result, wait_until
 from typing import Any, Dict, List, Optional, Set, Tuple
+from unittest.mock import patch
 
 from aioresponses.core import CallbackResult
 from bidict import bidict
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
-from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBook
+from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import NonkycOrderBook, NonkycOrderBookMessage
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_book_tracker import NonkycOrderBookTracker
+from hummingbot.core.data_type.order_book_message import OrderBookMessage
+
+
+class NonkycOrderBookTrackerTests(OrderBookTrackerTestBase):
+    """
+    Hummingbot's own OrderBookTracker driven by the real data source over a mocked websocket: after snapshots, diffs,
+    gaps, re-subscriptions and reconnections the tracker's book equals the exchange's, level for level.
+    """
+
+    async def test_book_equals_the_exchange_book_through_gap_resubscription_and_fresh_snapshot(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
+        self.assertEqual(([(50.0, 9.0)], [(500.0, 9.0)]), book_levels(tracker.order_books[BTC_PAIR]),
+                         "the REST book initialises the tracker until the WS snapshot arrives")
+        await self.wait_for_subscriptions(count=2)
+
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1"), ("99", "2")],
+                                    asks=[("101", "1"), ("102", "2")]))
+        await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
+        await self.send(ws_update(BTC_SYMBOL, 1002, asks=[("101", "0"), ("101.5", "4")]))
+        await self.send(ws_update(BTC_SYMBOL, 1003, bids=[("100", "5")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+
+        # 1004 never reaches us: it removes the levels 1001 and 1002 added.
+        self.exchange_books[BTC_SYMBOL].update(ws_update(BTC_SYMBOL, 1004, bids=[("99.5", "0")], asks=[("101.5", "0")]))
+        await self.send(ws_update(BTC_SYMBOL, 1005, asks=[("103", "1")]))
+        await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
+                         what="the resubscription after the gap")
+        self.assertEqual([{"symbol": BTC_SYMBOL}],
+                         [request["params"] for request in self.stream.sent_requests("unsubscribeOrderbook")])
+        await self.send(ws_update(BTC_SYMBOL, 1006, bids=[("98", "1")]))  # arrives while waiting: dropped
+
+        await self.send(ws_snapshot(BTC_SYMBOL, 1006, bids=[("100", "5"), ("99", "2"), ("98", "1")],
+                                    asks=[("102", "2"), ("103", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1007, bids=[("100", "0")], asks=[("102.5", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1008, bids=[("99", "2.5")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assertEqual(([(99.0, 2.5), (98.0, 1.0)], [(102.0, 2.0), (102.5, 1.0), (103.0, 1.0)]),
+                         book_levels(tracker.order_books[BTC_PAIR]))
+        self.assertEqual(0, tracker.metrics.total_diffs_rejected,
+                         "the REST sequence never made the tracker drop a diff")
+        self.assertEqual(1, len(self.stream.websockets))
+
+    async def test_control_with_hummingbot_ordering_the_stale_levels_come_back(self):
+        # The same scenario with Hummingbot's message ordering: proves the test above sees the trap it guards against.
+        with patch.object(NonkycOrderBookMessage, "__lt__", OrderBookMessage.__lt__):
+            self.data_source._trading_pairs[:] = [BTC_PAIR]
+            tracker = self.start_tracker([BTC_PAIR])
+            await wait_until(lambda: tracker.ready, what="the tracker to be ready")
+            await self.wait_for_subscriptions(count=2)
+            await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("102", "2")]))
+            await self.send(ws_update(BTC_SYMBOL, 1001, bids=[("99.5", "3")]))
+            await self.send(ws_update(BTC_SYMBOL, 1003, asks=[("103", "1")]))
+            await wait_until(lambda: len(self.stream.sent_requests("subscribeOrderbook")) == 2,
+                             what="the resubscription after the gap")
+            await self.send(ws_snapshot(BTC_SYMBOL, 1003, bids=[("100", "1")], asks=[("102", "2"), ("103", "1")]))
+            await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+            self.assertIn((99.5, 3.0), book_levels(tracker.order_books[BTC_PAIR])[0])
+            self.assertNotEqual(self.exchange_books[BTC_SYMBOL].levels(), book_levels(tracker.order_books[BTC_PAIR]))
+
+    async def test_book_equals_the_exchange_book_after_a_reconnection(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
+        await self.wait_for_subscriptions(count=2)
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
+        for sequence in range(1001, 1041):
+            await self.send(ws_update(BTC_SYMBOL, sequence, bids=[(f"{90 + sequence % 7}", f"{sequence % 3}")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+
+        self.stream.close()
+        await self.wait_for_subscriptions(count=2, index=1)
+        # Changes made while disconnected only show in the new snapshot.
+        await self.send(ws_snapshot(BTC_SYMBOL, 1100, bids=[("95", "4")], asks=[("101", "2"), ("104", "1")]))
+        await self.send(ws_update(BTC_SYMBOL, 1101, asks=[("101", "0")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assertEqual(([(95.0, 4.0)], [(104.0, 1.0)]), book_levels(tracker.order_books[BTC_PAIR]))
+
+    async def test_snapshot_and_many_diffs_before_the_tracker_is_ready_keep_their_order(self):
+        # While ETH's REST book is still being fetched the tracker is not ready: BTC's WS snapshot and 40 diffs (more
+        # than the 32 the tracker replays) arrive, and ETH's WS snapshot arrives before ETH's book exists.
+        release_init = asyncio.Event()
+
+        async def slow_init_sleep(delay):
+            await release_init.wait()
+
+        tracker = self.start_tracker([BTC_PAIR, ETH_PAIR], init_sleep=slow_init_sleep)
+        await wait_until(lambda: BTC_PAIR in tracker.order_books, what="the BTC book to be created")
+        await self.wait_for_subscriptions(count=4)
+        await self.send(ws_snapshot(BTC_SYMBOL, 1000, bids=[("100", "1")], asks=[("101", "1")]))
+        for sequence in range(1001, 1041):
+            await self.send(ws_update(BTC_SYMBOL, sequence, asks=[(f"{101 + sequence % 9}", f"{sequence % 4}")]))
+        await self.send(ws_snapshot(ETH_SYMBOL, 7000, bids=[("10", "1")], asks=[("11", "1")]))
+        await self.wait_until_tracker_applied_everything(BTC_PAIR)
+        self.assertFalse(tracker.ready)
+
+        release_init.set()
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
+        await self.send(ws_update(ETH_SYMBOL, 7001, bids=[("10.5", "2")]))
+        await self.wait_until_tracker_applied_everything(ETH_PAIR)
+
+        self.assert_tracker_book_equals_exchange_book(BTC_PAIR, BTC_SYMBOL)
+        self.assert_tracker_book_equals_exchange_book(ETH_PAIR, ETH_SYMBOL)
+        self.assertNotIn((40.0, 9.0), book_levels(tracker.order_books[ETH_PAIR])[0], "no REST-era level is left")
+
+    async def test_trades_reach_the_tracker_once(self):
+        self.data_source._trading_pairs[:] = [BTC_PAIR]
+        tracker = self.start_tracker([BTC_PAIR])
+        await wait_until(lambda: tracker.ready, what="the tracker to be ready")
+        await self.wait_for_subscriptions(count=2)
+
+        self.stream.push_all([ws_trades("snapshotTrades", BTC_SYMBOL, [trade("a1", price="67000")]),
+                              ws_trades("updateTrades", BTC_SYMBOL, [trade("a2", price="67100"),
+                                                                     trade("a2", price="67100")])])
+        await wait_until(lambda: tracker.metrics.total_trades_processed >= 1, what="the trade to reach the tracker")
+        await self.deliver()
+
+        self.assertEqual(1, tracker.metrics.total_trades_processed)
+        self.assertEqual(67100.0, tracker.order_books[BTC_PAIR].last_trade_price)
 
 
 class NonkycOrderBookTrackerStartUpTests(OrderBookTrackerTestBase):

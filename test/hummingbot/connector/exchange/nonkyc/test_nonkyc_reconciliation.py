@@ -96,6 +96,29 @@ class AccountTradesPagesTests(IsolatedAsyncioWrapperTestCase):
         self.assertFalse(pages.complete)
         self.assertIsNone(pages.read_until_ms)
 
+    async def test_pages_all_of_one_millisecond_page_by_skip_and_never_move_the_cursor_past_unread_trades(self):
+        # 1 200 trades of one millisecond (a burst), after `since`: the order of a page cannot be told.
+        api = FakeTradesApi([trade(number, 1771130000005) for number in range(1200)], oldest_first_with_since=False)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        read = await read_all(pages)
+
+        self.assertEqual(1000, len(read))
+        self.assertEqual([(1771130000000, None), (1771130000000, 500)],
+                         [(query["since"], query.get("skip")) for query in api.queries])
+        self.assertTrue(pages.truncated)
+        self.assertIsNone(pages.read_until_ms)
+        self.assertEqual(1771130000005, pages.oldest_read_ms)
+
+    async def test_a_truncated_newest_first_read_says_how_far_back_it_went(self):
+        api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(1201)],
+                            oldest_first_with_since=False)
+        pages = AccountTradesPages(api.fetch, since_ms=1771130000000)
+
+        await read_all(pages)
+
+        self.assertEqual(1771130000201, pages.oldest_read_ms)  # the 201 older trades were not reached
+
     async def test_newest_first_within_the_limits_is_complete(self):
         api = FakeTradesApi([trade(number, 1771130000000 + number) for number in range(700)],
                             oldest_first_with_since=False)
