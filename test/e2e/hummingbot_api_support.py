@@ -5,67 +5,37 @@ lifecycle is read from `services/unified_connector_service.py` of hummingbot-api
 `start_network()` and no Clock. The steps below are the API's own, in its order, against the sandbox over real sockets.
 """
 import asyncio
-import logging
-import os
 import time
-from test.hummingbot.connector.exchange.nonkyc.real_sockets import (
-    close_shared_aiohttp_session,
-    use_fresh_shared_aiohttp_session,
-)
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
+from test.e2e.e2e_support import EndToEndTestCase
 from typing import List
-from unittest.mock import patch
 
-from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.core.event.event_logger import EventLogger
 from hummingbot.core.event.events import MarketEvent
 from hummingbot.core.utils.async_utils import safe_ensure_future
-from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
+from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 # The task attributes Hummingbot API starts (`_start_connector_network`) and cancels (`_stop_connector_network`).
 API_TASKS = ("_trading_rules_polling_task", "_trading_fees_polling_task", "_status_polling_task",
              "_user_stream_tracker_task", "_user_stream_event_listener_task", "_lost_orders_update_task")
 
 
-class HummingbotApiLifecycleTestCase(IsolatedAsyncioWrapperTestCase):
-    """A sandbox on a free loopback port and a trading connector pointed at it, run as Hummingbot API runs it."""
+class HummingbotApiLifecycleTestCase(EndToEndTestCase):
+    """The end-to-end harness's sandbox, with trading connectors run as Hummingbot API runs them (no Clock)."""
 
-    level = 0
     recorded_events = (MarketEvent.OrderFilled, MarketEvent.BuyOrderCreated, MarketEvent.BuyOrderCompleted,
                        MarketEvent.OrderFailure)
 
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()
-        use_fresh_shared_aiohttp_session()
-        self.log_records: List[logging.LogRecord] = []
-        self.sandbox = SandboxExchange(seed=7, simulated_traders=False)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.env = patch.dict(os.environ, {CONSTANTS.REST_URL_ENV_VAR: self.sandbox.rest_url,
-                                           CONSTANTS.WSS_URL_ENV_VAR: self.sandbox.ws_url})
-        self.env.start()
-        self.connectors: List[NonkycExchange] = []
+        self.api_connectors: List[NonkycExchange] = []
 
     async def asyncTearDown(self) -> None:
-        for connector in self.connectors:
+        for connector in self.api_connectors:
             await self.stop_like_hummingbot_api(connector)
             for logger in self.loggers_of(connector):
                 logger.removeHandler(self)
-        await self.sandbox.stop()
-        await close_shared_aiohttp_session()
-        self.env.stop()
         await super().asyncTearDown()
-
-    def handle(self, record: logging.LogRecord):
-        self.log_records.append(record)
-
-    def errors_logged(self) -> List[str]:
-        return [record.getMessage() for record in self.log_records if record.levelno >= logging.ERROR]
-
-    @staticmethod
-    def loggers_of(connector: NonkycExchange) -> List[logging.Logger]:
-        return [connector.logger(), connector._order_tracker.logger(), connector.order_book_tracker.logger(),
-                connector._orderbook_ds.logger(), connector._user_stream_tracker.data_source.logger()]
 
     async def start_like_hummingbot_api(self, before_loops=None) -> NonkycExchange:
         """
@@ -74,7 +44,7 @@ class HummingbotApiLifecycleTestCase(IsolatedAsyncioWrapperTestCase):
         """
         connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=DEFAULT_API_SECRET,
                                    trading_pairs=[], trading_required=True)
-        self.connectors.append(connector)
+        self.api_connectors.append(connector)
         for logger in self.loggers_of(connector):
             logger.setLevel(1)
             logger.addHandler(self)

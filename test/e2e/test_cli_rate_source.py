@@ -1,30 +1,14 @@
 import re
 from decimal import Decimal
-from test.e2e.cli_support import TemporaryHummingbotInstall
-from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
-from typing import Dict, Optional, Tuple
-
-from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange
-
-MAKER = "sim-maker"
+from test.e2e.cli_support import CliTestCase
+from test.e2e.e2e_support import MAKER, SYMBOL
+from typing import Dict
 
 
-class CliRateSourceAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
+class CliRateSourceAgainstSandboxTests(CliTestCase):
     """NonKYC as the rate oracle's source of the `hbot` CLI (`rate_oracle_source: nonkyc`), against the sandbox."""
 
-    async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()
-        self.sandbox = SandboxExchange(seed=11, simulated_traders=False)
-        await self.sandbox.start("127.0.0.1", 0)
-        self.install = TemporaryHummingbotInstall(self.sandbox.rest_url, self.sandbox.ws_url)
-
-    async def asyncTearDown(self) -> None:
-        self.install.cleanup()
-        await self.sandbox.stop()
-        await super().asyncTearDown()
-
-    async def hbot(self, *args: str, stdin: Optional[str] = None) -> Tuple[int, str]:
-        return await self.install.hbot(*args, stdin=stdin, timeout=120)
+    hbot_timeout = 120
 
     @staticmethod
     def asset_values(output: str) -> Dict[str, Decimal]:
@@ -34,29 +18,24 @@ class CliRateSourceAgainstSandboxTests(IsolatedAsyncioWrapperTestCase):
 
     async def test_balance_values_every_asset_with_a_usdt_market_at_nonkyc_prices(self):
         # A quoted book for BTC (the mid is the rate); DOGE's only market is paused and has no book: its last price.
-        self.sandbox.place_order(MAKER, "BTC/USDT", "buy", "limit", "0.01", "60000")
-        self.sandbox.place_order(MAKER, "BTC/USDT", "sell", "limit", "0.01", "61000")
-        keys = '{"nonkyc_api_key": "%s", "nonkyc_api_secret": "%s"}' % (DEFAULT_API_KEY, DEFAULT_API_SECRET)
-        exit_code, output = await self.hbot("connect", "nonkyc", "--keys-stdin", stdin=keys)
-        self.assertEqual(0, exit_code, output)
+        self.sandbox.place_order(MAKER, SYMBOL, "buy", "limit", "0.01", "60000")
+        self.sandbox.place_order(MAKER, SYMBOL, "sell", "limit", "0.01", "61000")
+        self.assertEqual(0, (await self.add_keys())[0])
 
         # Hummingbot's `hbot config` refuses `rate_oracle_source VALUE` for every source ("a section"): the source
         # is set through its `name`, as for Binance or Gate.io.
         exit_code, output = await self.hbot("config", "rate_oracle_source", "nonkyc")
         self.assertNotEqual(0, exit_code, output)
         self.assertIn("'rate_oracle_source' is a section", output)
-        exit_code, output = await self.hbot("config", "rate_oracle_source.name", "nonkyc")
-        self.assertEqual(0, exit_code, output)
+        output = await self.hbot_succeeds("config", "rate_oracle_source.name", "nonkyc")
         self.assertIn("- key: rate_oracle_source.name\n- value: nonkyc", output)
         self.assertIn("name: nonkyc", (self.install.root / "conf" / "conf_client.yml").read_text())
-        exit_code, output = await self.hbot("config")
-        self.assertEqual(0, exit_code, output)
+        output = await self.hbot_succeeds("config")
         self.assertRegex(output, r"rate_oracle_source.name\s*\|\s*nonkyc")
 
         tickers_before = self.sandbox.rest.requests_by_endpoint["/tickers"]
-        exit_code, output = await self.hbot("balance")
+        output = await self.hbot_succeeds("balance")
 
-        self.assertEqual(0, exit_code, output)
         self.assertNotIn("Traceback", output)
         self.assertEqual(1, self.sandbox.rest.requests_by_endpoint["/tickers"] - tickers_before, output)
         last_price = {symbol: stats.last_price for symbol, stats in self.sandbox.engine.stats.items()}

@@ -6,6 +6,7 @@ private report was lost found by the REST safety net within its interval, prices
 import math
 import time
 from decimal import Decimal
+from test.e2e.e2e_support import PAIR, SYMBOL, TAKER, USER
 from test.e2e.hummingbot_api_support import HummingbotApiLifecycleTestCase
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import wait_until
 
@@ -15,12 +16,6 @@ from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.event.events import MarketEvent
 from hummingbot.data_feed.candles_feed.candles_factory import CandlesFactory
 from hummingbot.data_feed.candles_feed.data_types import CandlesConfig
-
-PAIR = "BTC-USDT"
-SYMBOL = "BTC/USDT"
-USER = "user"
-MAKER = "sim-maker"
-TAKER = "sim-taker"
 
 
 def short_intervals(connector: NonkycExchange):
