@@ -1,6 +1,6 @@
 """
 Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on, the NonKYC REST shapes and URL
-patterns of the exchange tests, and a fake WebSocket server.
+patterns of the exchange tests, the exchange test cases, and a fake WebSocket server.
 """
 import asyncio
 import json
@@ -14,15 +14,17 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import aiohttp
+from aioresponses import aioresponses
 from bidict import bidict
 
-from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
 from hummingbot.connector.test_support.network_mocking_assistant import (
     MockWebsocketClientSession,
     NetworkMockingAssistant,
 )
-from hummingbot.core.data_type.common import OrderType
+from hummingbot.connector.trading_rule import TradingRule
+from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.data_type.in_flight_order import InFlightOrder
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
@@ -206,6 +208,60 @@ class NonkycExchangeShapes:
         }
         data.update(overrides)
         return data
+
+
+class NonkycExchangeRestTestCase(NonkycExchangeTestCase):
+    """
+    The exchange with two pairs and their trading rules, and the REST helpers (aioresponses, NonKYC shapes) of the
+    tests of its markets, balances, order placement, status updates and fills.
+    """
+
+    trading_pair = "COINALPHA-HBOT"
+    exchange_symbol = "COINALPHA/HBOT"
+    other_pair = "ETH-USDT"
+    other_symbol = "ETH/USDT"
+    symbol_map = {exchange_symbol: trading_pair, other_symbol: other_pair}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.exchange._trading_rules = {
+            self.trading_pair: TradingRule(self.trading_pair, min_order_size=Decimal("0.01"),
+                                           min_price_increment=Decimal("0.0001"),
+                                           min_base_amount_increment=Decimal("0.000001"),
+                                           supports_market_orders=True),
+            self.other_pair: TradingRule(self.other_pair, min_order_size=Decimal("0.001"),
+                                         min_price_increment=Decimal("0.01"),
+                                         min_base_amount_increment=Decimal("0.0001"),
+                                         supports_market_orders=False),
+        }
+        self.failures = self.events[MarketEvent.OrderFailure]
+        self.fills = self.events[MarketEvent.OrderFilled]
+
+    def track(self, client_id: str = "HBOT1", exchange_id: Optional[str] = NonkycExchangeShapes.exchange_order_id,
+              trading_pair: Optional[str] = None, amount: str = "1", price: str = "10000",
+              trade_type: TradeType = TradeType.BUY) -> InFlightOrder:
+        self.exchange.start_tracking_order(
+            order_id=client_id, exchange_order_id=exchange_id, trading_pair=trading_pair or self.trading_pair,
+            trade_type=trade_type, price=Decimal(price), amount=Decimal(amount), order_type=OrderType.LIMIT)
+        return self.exchange.in_flight_orders[client_id]
+
+    @staticmethod
+    def url(path: str) -> str:
+        return web_utils.private_rest_url(path)
+
+    def configure_active_orders(self, mock_api: aioresponses, orders: List[Dict[str, Any]], repeat: bool = False):
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_ORDERS_PATH_URL), with_query=True), body=json.dumps(orders),
+                     repeat=repeat)
+
+    def configure_lookups(self, mock_api: aioresponses, client_id_pattern: str, answers: List[Tuple[int, Any]]):
+        url = re.compile("^" + re.escape(self.url("/getorder/")) + client_id_pattern + "$")
+        for status, body in answers:
+            mock_api.get(url, status=status, body=json.dumps(body))
+
+    def found_order(self, status: str, executed: str = "0") -> Dict[str, Any]:
+        return {"id": NonkycExchangeShapes.exchange_order_id, "userProvidedId": "x", "symbol": self.exchange_symbol,
+                "side": "buy", "type": "limit", "price": "10000", "quantity": "2", "executedQuantity": executed,
+                "status": status, "createdAt": 1640780000000, "updatedAt": 1640780001000}
 
 
 # --- the fake NonKYC WebSocket server of the data source tests ---

@@ -6,7 +6,10 @@ import asyncio
 import json
 import re
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeRestTestCase,
+    NonkycExchangeTestCase,
+)
 from typing import Any, Dict, List, Optional
 from unittest import TestCase
 
@@ -323,3 +326,22 @@ class CancelAllExecutionTests(NonkycExchangeTestCase):
         self.assertIn("HBOT2", self.exchange.in_flight_orders)
         self.assertTrue(self.logged("WARNING", "state OPEN: no answer within the 0.3 s of cancel_all"))
         self.assertFalse(self.exchange._cancel_all.cancels_first.running)
+
+
+class CancelAllOfTrackedOrdersTests(NonkycExchangeRestTestCase):
+
+    @aioresponses()
+    async def test_cancel_all_cancels_only_the_orders_this_connector_tracks(self, mock_api):
+        first = self.track("HBOT1", "69a12a99f65594545010e501")
+        second = self.track("HBOT2", "69a12a99f65594545010e502", trading_pair=self.other_pair)
+        cancel_url = self.url(CONSTANTS.CANCEL_ORDER_PATH_URL)
+        mock_api.post(cancel_url, body=json.dumps({"success": True}), repeat=True)
+        mock_api.post(self.url(CONSTANTS.CANCEL_ALL_ORDERS_PATH_URL), body=json.dumps({"success": True, "ids": []}))
+
+        results = await self.exchange.cancel_all(timeout_seconds=5)
+
+        self.assertEqual({first.client_order_id, second.client_order_id},
+                         {result.order_id for result in results if result.success})
+        sent_ids = {json.loads(call.kwargs["data"])["id"] for call in mock_api.requests[("POST", URL(cancel_url))]}
+        self.assertEqual({"69a12a99f65594545010e501", "69a12a99f65594545010e502"}, sent_ids)
+        self.assertNotIn(("POST", URL(self.url(CONSTANTS.CANCEL_ALL_ORDERS_PATH_URL))), mock_api.requests)

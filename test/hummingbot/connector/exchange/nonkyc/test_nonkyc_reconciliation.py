@@ -1,7 +1,29 @@
+"""
+The reconciliation of the exchange with NonKYC (nonkyc_reconciliation.py): the paging of /account/trades, the fills
+the exchange reads from it, and a status look-up answered "not found". The polls end to end (listing, transient
+errors, rate limiting, cost) are in test_nonkyc_exchange_reconciliation.py.
+"""
+import json
+from decimal import Decimal
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
+    NonkycExchangeRestTestCase,
+    NonkycExchangeShapes,
+    url_regex,
+)
 from test.isolated_asyncio_wrapper_test_case import IsolatedAsyncioWrapperTestCase
 from typing import Any, Dict, List
 
-from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import AccountTradesPages, timestamp_ms
+from aioresponses import aioresponses
+from yarl import URL
+
+from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
+from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import (
+    AccountTradesPages,
+    NonkycReconciliation,
+    timestamp_ms,
+)
+from hummingbot.core.data_type.common import TradeType
+from hummingbot.core.data_type.trade_fee import TokenAmount
 
 TRADE_SHAPE = {"market": {"id": "66be1b9ae1d5ae4126f68be4", "symbol": "SAL/USDT"},
                "orderid": "6990d8e81be80212916d57f9", "side": "Buy", "triggeredBy": "sell", "price": "0.021118",
@@ -154,3 +176,172 @@ class AccountTradesPagesTests(IsolatedAsyncioWrapperTestCase):
         self.assertEqual(2, pages.requests)
         self.assertFalse(pages.complete or pages.truncated)
         self.assertEqual(1771130000998, pages.read_until_ms)
+
+
+class StatusLookUpTests(NonkycExchangeRestTestCase):
+
+    @aioresponses()
+    async def test_status_answered_http_200_with_20002_counts_as_not_found(self, mock_api):
+        order = self.track()
+        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
+                               [(200, {"error": {"code": 20002, "message": "Order not found"}})])
+        self.configure_active_orders(mock_api, [])
+
+        await self.exchange._update_orders()
+
+        self.assertEqual(1, self.exchange._order_tracker.not_found_count(order.client_order_id))
+        self.assertTrue(self.logged("WARNING", f"NonKYC does not know order HBOT1 (COINALPHA-HBOT, exchange id "
+                                               f"{order.exchange_order_id}) (code 20002, Order not found); not found "
+                                               f"1 time(s) in a row, it is declared lost after 4."))
+
+
+class AccountTradesFillsTests(NonkycExchangeRestTestCase):
+
+    def configure_trades(self, mock_api: aioresponses, trades: List[Dict[str, Any]], repeat: bool = False):
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True), body=json.dumps(trades),
+                     repeat=repeat)
+
+    def trades_requests(self, mock_api: aioresponses) -> List[URL]:
+        return [key[1] for key in mock_api.requests if CONSTANTS.ACCOUNT_TRADES_PATH_URL in key[1].path]
+
+    @aioresponses()
+    async def test_fills_of_every_pair_come_from_one_account_wide_trades_request(self, mock_api):
+        first = self.track("HBOT1", "69a12a99f65594545010e501")
+        second = self.track("HBOT2", "69a12a99f65594545010e502", trade_type=TradeType.SELL)
+        third = self.track("HBOT3", "69a12a99f65594545010e503", trading_pair=self.other_pair)
+        trades = [
+            NonkycExchangeShapes.account_trade(first, Decimal("0.4"), Decimal("10000"), Decimal("8"), trade_id="t1",
+                                               exchange_symbol=self.exchange_symbol),
+            NonkycExchangeShapes.account_trade(second, Decimal("1"), Decimal("10001"), Decimal("20.002"),
+                                               trade_id="t2", side="SELL", exchange_symbol=self.exchange_symbol),
+            NonkycExchangeShapes.account_trade(third, Decimal("0.1"), Decimal("2000"), Decimal("0.4"), trade_id="t3",
+                                               exchange_symbol=self.other_symbol),
+            {**NonkycExchangeShapes.account_trade(first, Decimal("1"), Decimal("1"), Decimal("0")),
+             "orderid": "someone-elses-order", "id": "t4"},
+        ]
+        self.configure_trades(mock_api, trades)
+
+        await self.exchange._update_orders_fills([first, second, third])
+
+        requests = self.trades_requests(mock_api)
+        self.assertEqual(1, len(requests))
+        self.assertEqual({"since": str(1640780000000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS), "limit": "500"},
+                         dict(requests[0].query))
+        self.assertEqual(["t1", "t2", "t3"], sorted(event.exchange_trade_id for event in self.fills.event_log))
+        self.assertEqual((Decimal("0.4"), Decimal("1"), Decimal("0.1")),
+                         (first.executed_amount_base, second.executed_amount_base, third.executed_amount_base))
+        self.assertFalse([record for record in self.log_records if "someone-elses-order" in record.getMessage()])
+
+    @aioresponses()
+    async def test_fill_fee_in_quote_or_in_the_alternate_fee_asset(self, mock_api):
+        order = self.track()
+        trades = [
+            NonkycExchangeShapes.account_trade(order, Decimal("0.25"), Decimal("10000"), Decimal("5"), trade_id="t1"),
+            {**NonkycExchangeShapes.account_trade(order, Decimal("0.25"), Decimal("10000"), Decimal("5"),
+                                                  trade_id="t2"),
+             "alternateFeeAsset": "NKYC", "alternateFee": "1.5", "timestamp": 1640780005123},
+        ]
+        self.configure_trades(mock_api, trades)
+
+        await self.exchange._update_orders_fills([order])
+
+        fees = {event.exchange_trade_id: event.trade_fee.flat_fees for event in self.fills.event_log}
+        self.assertEqual([TokenAmount("HBOT", Decimal("5"))], fees["t1"])
+        self.assertEqual([TokenAmount("NKYC", Decimal("1.5"))], fees["t2"])
+        fill = order.order_fills["t2"]
+        self.assertEqual(1640780005.123, fill.fill_timestamp)
+        self.assertEqual(Decimal("2500"), fill.fill_quote_amount)
+
+    @aioresponses()
+    async def test_a_fill_is_never_recorded_twice_nor_beyond_the_order_amount(self, mock_api):
+        order = self.track(amount="1")
+        trades = [
+            NonkycExchangeShapes.account_trade(order, Decimal("0.6"), Decimal("10000"), Decimal("12"), trade_id="t1"),
+            NonkycExchangeShapes.account_trade(order, Decimal("0.6"), Decimal("10000"), Decimal("12"), trade_id="t2"),
+        ]
+        self.configure_trades(mock_api, trades, repeat=True)
+
+        await self.exchange._update_orders_fills([order])
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual(["t1"], [event.exchange_trade_id for event in self.fills.event_log])
+        self.assertEqual(Decimal("0.6"), order.executed_amount_base)
+        self.assertTrue(self.logged("WARNING", "Ignoring fill t2 of 0.6 for order HBOT1"))
+        # The second poll starts from the first poll's time (less the margin), not from the order's creation.
+        second_since = max(int(url.query["since"]) for url in self.trades_requests(mock_api))
+        self.assertEqual(1640780100000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS, second_since)
+
+    @aioresponses()
+    async def test_a_trade_whose_side_differs_from_the_order_is_logged_and_skipped(self, mock_api):
+        order = self.track()
+        trades = [NonkycExchangeShapes.account_trade(order, Decimal("0.5"), Decimal("10000"), Decimal("10"),
+                                                     side="Sell", trade_id="t1"),
+                  NonkycExchangeShapes.account_trade(order, Decimal("0.5"), Decimal("10000"), Decimal("10"),
+                                                     side="BUY", trade_id="t2")]
+        self.configure_trades(mock_api, trades)
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual(["t2"], [event.exchange_trade_id for event in self.fills.event_log])
+        self.assertTrue(self.logged("ERROR", "Skipping malformed NonKYC trade"))
+
+    @aioresponses()
+    async def test_orders_without_an_exchange_id_need_no_trades_request(self, mock_api):
+        order = self.track(exchange_id=None)
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual({}, mock_api.requests)
+
+    @aioresponses()
+    async def test_fills_of_an_order_without_creation_time_are_searched_over_the_last_day(self, mock_api):
+        order = self.track()
+        order.creation_timestamp = 0
+        self.configure_trades(mock_api, [])
+
+        await self.exchange._update_orders_fills([order])
+
+        since = int(self.trades_requests(mock_api)[0].query["since"])
+        self.assertEqual(1640780100000 - 24 * 60 * 60 * 1000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS, since)
+
+    @aioresponses()
+    async def test_fills_beyond_one_page_are_read_from_the_next_page(self, mock_api):
+        order = self.track(amount="1")
+        trades = [NonkycExchangeShapes.account_trade(order, Decimal("0.001"), Decimal("10000"), Decimal("0.02"),
+                                                     trade_id=f"t{index}", timestamp=1640780002000 + index)
+                  for index in range(CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT + 1)]
+        self.configure_trades(mock_api, trades[:CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT])
+        self.configure_trades(mock_api, trades[CONSTANTS.ACCOUNT_TRADES_PAGE_LIMIT - 1:])
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertEqual(Decimal("0.501"), order.executed_amount_base)
+        first_since = str(1640780000000 - NonkycReconciliation.TRADES_SINCE_MARGIN_MS)
+        self.assertEqual([(first_since, None), ("1640780002499", None)],
+                         [(url.query["since"], url.query.get("skip")) for url in self.trades_requests(mock_api)])
+
+    @aioresponses()
+    async def test_a_trades_answer_that_is_not_a_list_is_logged_and_the_next_poll_tries_again(self, mock_api):
+        order = self.track()
+        self.configure_trades(mock_api, {"message": "maintenance"})
+
+        await self.exchange._update_orders_fills([order])
+
+        self.assertTrue(self.logged("WARNING", "Failed to read the account trades (fills of HBOT1); reading again "
+                                               "from the same point at the next poll. Error: OSError: Unexpected "
+                                               "answer to /account/trades: {'message': 'maintenance'}"))
+        self.assertIsNone(self.exchange._reconciliation.trades_cursor_ms)
+
+    @aioresponses()
+    async def test_all_trade_updates_of_one_order(self, mock_api):
+        order = self.track()
+        other = self.track("HBOT2", "69a12a99f65594545010e502")
+        self.configure_trades(mock_api, [
+            NonkycExchangeShapes.account_trade(order, Decimal("0.5"), Decimal("10000"), Decimal("10"), trade_id="t1"),
+            NonkycExchangeShapes.account_trade(other, Decimal("0.5"), Decimal("10000"), Decimal("10"), trade_id="t2")])
+
+        trade_updates = await self.exchange._all_trade_updates_for_order(order)
+
+        self.assertEqual([("t1", order.client_order_id, Decimal("0.5"), Decimal("5000"))],
+                         [(update.trade_id, update.client_order_id, update.fill_base_amount, update.fill_quote_amount)
+                          for update in trade_updates])
