@@ -10,6 +10,7 @@ from decimal import Decimal
 from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import (
     LogAssertions,
     LogRecorder,
+    NonkycExchangeShapes,
     NonkycExchangeTestCase,
     clear_url_overrides,
     wait_until,
@@ -36,20 +37,14 @@ from hummingbot.core.rate_oracle.rate_oracle import RATE_ORACLE_SOURCES, RateOra
 from hummingbot.core.rate_oracle.utils import find_rate
 
 
-def market(symbol: str, paused: bool = False) -> Dict[str, Any]:
-    """A /market/getlist entry (live shape)."""
-    return {"id": f"id-{symbol}", "symbol": symbol, "primaryTicker": symbol.split("/")[0], "priceDecimals": 5,
-            "quantityDecimals": 1, "isActive": True, "isPaused": paused, "minimumQuantity": 10, "minQuote": 1,
-            "isMinQuoteActive": True, "allowMarketOrders": True, "allowTriggerOrders": False, "bestAsk": "0",
-            "bestBid": "0", "lastPrice": "0", "volume": "0"}
-
-
 def ticker(base: str, quote: str, last: str, bid: str = "0", ask: str = "0") -> Dict[str, Any]:
     """A /tickers entry (live shape)."""
     return {"ticker_id": f"{base}_{quote}", "base_currency": base, "target_currency": quote, "last_price": last,
             "bid": bid, "ask": ask, "high": last, "low": last, "base_volume": "1", "target_volume": last}
 
 
+MARKETS = [NonkycExchangeShapes.market("BTC/USDT"), NonkycExchangeShapes.market("DOGE/USDT", isPaused=True),
+           NonkycExchangeShapes.market("BTC/USDT-TRC20")]
 TICKERS = [
     ticker("BTC", "USDT", "60400", "60000", "61000"),
     ticker("DOGE", "USDT", "0.12"),  # paused: no book, a last price
@@ -70,8 +65,7 @@ class ExchangePricesTests(NonkycExchangeTestCase):
 
     async def load_markets(self, mock_api):
         mock_api.get(web_utils.public_rest_url(CONSTANTS.MARKETS_PATH_URL),
-                     body=json.dumps([market("BTC/USDT"), market("DOGE/USDT", paused=True),
-                                      market("BTC/USDT-TRC20")]))
+                     body=json.dumps(MARKETS))
         await self.exchange._update_trading_rules()
 
     @aioresponses()
@@ -112,8 +106,7 @@ class ExchangePricesTests(NonkycExchangeTestCase):
         self.assertTrue(self.logged("DEBUG", "Skipping malformed NonKYC ticker {'ticker_id': 'BROKEN'}"))
         # As Hummingbot's Binance rate source reads such rows: every symbol maps back to its pair, paused ones too.
         mock_api.get(web_utils.public_rest_url(CONSTANTS.MARKETS_PATH_URL),
-                     body=json.dumps([market("BTC/USDT"), market("DOGE/USDT", paused=True),
-                                      market("BTC/USDT-TRC20")]))
+                     body=json.dumps(MARKETS))
         self.assertEqual(["BTC-USDT", "DOGE-USDT", "BTC-USDT_TRC20", "NEW-USDT"],
                          [await self.exchange.trading_pair_associated_to_exchange_symbol(row["symbol"])
                           for row in rows])
