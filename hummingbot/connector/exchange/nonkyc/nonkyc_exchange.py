@@ -26,7 +26,9 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_order_updates import (
 )
 from hummingbot.connector.exchange.nonkyc.nonkyc_rate_limit_gate import RateLimitGate
 from hummingbot.connector.exchange.nonkyc.nonkyc_reconciliation import NonkycReconciliation
+from hummingbot.connector.exchange.nonkyc.nonkyc_tickers import MarketTicker, market_tickers
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys
+from hummingbot.connector.exchange.nonkyc.nonkyc_wall_clock import WallClockDriver
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
 from hummingbot.connector.utils import combine_to_hb_trading_pair
@@ -52,6 +54,10 @@ class NonkycExchange(ExchangePyBase):
     MARKETS_CACHE_SECONDS = 60.0
     # /tickers (the order-book tracker's fallback for last prices) is read at most once per interval, for all pairs.
     LAST_PRICES_REFRESH_INTERVAL = 30.0
+    # Without a Clock, the wall clock ticks the connector this often (Hummingbot's default tick size), from this long
+    # after the last tick of a Clock (see nonkyc_wall_clock.py).
+    WALL_CLOCK_TICK_INTERVAL = 1.0
+    WALL_CLOCK_TAKEOVER_DELAY = 10.0
 
     web_utils = web_utils
 
@@ -82,8 +88,9 @@ class NonkycExchange(ExchangePyBase):
         self._order_placement = NonkycOrderPlacement(connector=self)
         self._reconciliation = NonkycReconciliation(connector=self)
         self._cancel_all = NonkycCancelAll(connector=self)
-        self._last_prices: Optional[Tuple[float, Dict[str, float]]] = None
-        self._last_prices_lock = asyncio.Lock()
+        self._tickers_cache: Optional[Tuple[float, Dict[str, MarketTicker]]] = None
+        self._tickers_lock = asyncio.Lock()
+        self._wall_clock = WallClockDriver(self)
         super().__init__(balance_asset_limit, rate_limits_share_pct)
         # In place of the tracker ExchangePyBase creates, which builds the books one after the other from REST.
         self._set_order_book_tracker(NonkycOrderBookTracker(
@@ -139,6 +146,25 @@ class NonkycExchange(ExchangePyBase):
     @property
     def is_trading_required(self) -> bool:
         return self._trading_required
+
+    @property
+    def current_timestamp(self) -> float:
+        """
+        The time of the Clock that ticks the connector (or the time a test sets). Without a Clock (Hummingbot API),
+        the wall clock: never NaN, never stale (see nonkyc_wall_clock.py).
+        """
+        timestamp = super().current_timestamp
+        if self._wall_clock.driving or math.isnan(timestamp):
+            return self._time()
+        return timestamp
+
+    def tick(self, timestamp: float):
+        self._wall_clock.tick_seen()
+        super().tick(timestamp)
+
+    async def _lost_orders_update_polling_loop(self):
+        """ExchangePyBase's loop, with the wall-clock driver beside it: the status polls run even without a Clock."""
+        await self._wall_clock.run_beside(super()._lost_orders_update_polling_loop())
 
     def supported_order_types(self) -> List[OrderType]:
         # LIMIT_MAKER is emulated: NonKYC has no post-only flag (see NonkycOrderPlacement).
@@ -446,29 +472,40 @@ class NonkycExchange(ExchangePyBase):
     async def get_last_traded_prices(self, trading_pairs: List[str]) -> Dict[str, float]:
         """
         Last prices of many pairs from one /tickers call, shared by every caller for LAST_PRICES_REFRESH_INTERVAL
-        seconds: the order-book tracker asks every few seconds for each pair without a recent trade.
+        seconds: the order-book tracker asks every few seconds for each pair without a recent trade. Every market
+        /tickers lists has a price, paused ones included (they value an asset; they are never traded).
         """
-        prices = await self._all_last_traded_prices()
-        return {trading_pair: prices[trading_pair] for trading_pair in trading_pairs if trading_pair in prices}
+        tickers = await self._market_tickers()
+        return {trading_pair: float(tickers[trading_pair].last_price)
+                for trading_pair in trading_pairs if trading_pair in tickers}
 
-    async def _all_last_traded_prices(self) -> Dict[str, float]:
-        async with self._last_prices_lock:
-            cache = self._last_prices
+    async def get_all_pairs_prices(self) -> List[Dict[str, str]]:
+        """
+        The prices of every market, paused ones included, from the same /tickers read, in the shape of Hummingbot's
+        Binance connector: `[{"symbol": "BTC/USDT", "bidPrice": "...", "askPrice": "...", "lastPrice": "..."}]`
+        (`trading_pair_associated_to_exchange_symbol` knows every such symbol).
+        """
+        return [ticker.as_pair_prices_row() for ticker in (await self._market_tickers()).values()]
+
+    async def trading_pair_associated_to_exchange_symbol(self, symbol: str) -> str:
+        """The pair of a tradeable market from the symbol map, else of any market /tickers lists (a paused one)."""
+        symbol_map = await self.trading_pair_symbol_map()
+        if symbol in symbol_map:
+            return symbol_map[symbol]
+        for ticker in (await self._market_tickers()).values():
+            if ticker.symbol == symbol:
+                return ticker.trading_pair
+        raise KeyError(symbol)
+
+    async def _market_tickers(self) -> Dict[str, MarketTicker]:
+        async with self._tickers_lock:
+            cache = self._tickers_cache
             if cache is not None and time.monotonic() - cache[0] < self.LAST_PRICES_REFRESH_INTERVAL:
                 return cache[1]
-            tickers = await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL)
-            trading_pair_of_symbol = await self.trading_pair_symbol_map()
-            prices = {}
-            for ticker in tickers if isinstance(tickers, list) else []:
-                try:
-                    trading_pair = trading_pair_of_symbol.get(f"{ticker['base_currency']}/{ticker['target_currency']}")
-                    if trading_pair is None:
-                        continue
-                    prices[trading_pair] = float(Decimal(str(ticker["last_price"])))
-                except (KeyError, TypeError, ArithmeticError):
-                    self.logger().debug(f"Skipping malformed NonKYC ticker {ticker}.")
-            self._last_prices = (time.monotonic(), prices)
-            return prices
+            tickers = market_tickers(await self._api_get(path_url=CONSTANTS.TICKERS_PATH_URL), self._asset_names,
+                                     log_skipped=self.logger().debug)
+            self._tickers_cache = (time.monotonic(), tickers)
+            return tickers
 
     async def _get_last_traded_price(self, trading_pair: str) -> float:
         prices = await self.get_last_traded_prices(trading_pairs=[trading_pair])
@@ -487,8 +524,17 @@ class NonkycExchange(ExchangePyBase):
         """
         ExchangePyBase's order creation. Before sending an order without a price (a MARKET order) it values it at the
         price of the local book, which raises when there is no book or the book is empty, and the order would then
-        stay pending forever: it fails instead, with that reason.
+        stay pending forever: it fails instead, with that reason. An order on a pair without a trading rule (a paused,
+        inactive or unknown market, which only has a price) fails at once instead of stopping Hummingbot's task.
         """
+        if trading_pair not in self._trading_rules:
+            reason = (f"{order_type.name} {trade_type.name} order {order_id} on {trading_pair} refused: NonKYC does "
+                      f"not trade {trading_pair} through the API (paused, inactive or unknown market).")
+            self.logger().warning(reason)
+            self.start_tracking_order(order_id=order_id, exchange_order_id=None, trading_pair=trading_pair,
+                                      trade_type=trade_type, price=price, amount=amount, order_type=order_type)
+            self._update_order_after_failure(order_id=order_id, trading_pair=trading_pair, exception=ValueError(reason))
+            return
         try:
             await super()._create_order(trade_type, order_id, trading_pair, amount, order_type, price, **kwargs)
         except asyncio.CancelledError:
