@@ -1,6 +1,6 @@
 """
-Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on, the NonKYC REST shapes and URL
-patterns of the exchange tests, the exchange test cases, and a fake WebSocket server.
+Shared set-up of the NonKYC connector tests: logs, queues, conditions to wait on, the NonKYC REST shapes, failure
+answers and URL patterns of the exchange tests, the exchange test cases, and a fake WebSocket server.
 """
 import asyncio
 import json
@@ -14,8 +14,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import aiohttp
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from bidict import bidict
+from yarl import URL
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
@@ -24,8 +25,9 @@ from hummingbot.connector.test_support.network_mocking_assistant import (
     NetworkMockingAssistant,
 )
 from hummingbot.connector.trading_rule import TradingRule
+from hummingbot.core.api_throttler.data_types import RateLimit
 from hummingbot.core.data_type.common import OrderType, TradeType
-from hummingbot.core.data_type.in_flight_order import InFlightOrder
+from hummingbot.core.data_type.in_flight_order import InFlightOrder, OrderState
 from hummingbot.core.data_type.order_book import OrderBook
 from hummingbot.core.data_type.order_book_row import OrderBookRow
 from hummingbot.core.event.event_logger import EventLogger
@@ -129,6 +131,9 @@ class NonkycExchangeTestCase(IsolatedAsyncioWrapperTestCase):
         return [record for record in self.log_records
                 if record.levelname == level and fragment in record.getMessage()]
 
+    def warnings_about(self, fragment: str) -> List[str]:
+        return [record.getMessage() for record in self.logged("WARNING", fragment)]
+
     def set_book(self, bids: List[Tuple[float, float]], asks: List[Tuple[float, float]],
                  trading_pair: Optional[str] = None):
         """Gives the connector a local order book of `trading_pair` (default: the test's `trading_pair`)."""
@@ -144,6 +149,24 @@ def url_regex(url: str, with_query: bool = False) -> re.Pattern:
     """A pattern for aioresponses that matches the URL (and, optionally, any query string after it)."""
     escaped = "^" + re.escape(url)
     return re.compile(escaped + (r"(\?.*)?$" if with_query else "$"))
+
+
+CLOUDFLARE_522_PAGE = ("<!DOCTYPE html>\n<html lang=\"en-US\">\n<head><title>api.nonkyc.io | 522: Connection timed "
+                       "out</title></head>\n<body><div id=\"cf-error-details\"><p>Error code 522</p></div></body>\n"
+                       "</html>\n")
+# Failed answers of NonKYC's REST API, as aioresponses arguments.
+NOT_FOUND = {"status": 404, "body": json.dumps({"error": {"code": 20002, "message": "Order not found"}})}
+TRANSIENT_ANSWERS = {
+    "HTTP 500": {"status": 500, "body": json.dumps({"error": {"code": 500, "message": "Internal Server Error"}})},
+    "Cloudflare 522": {"status": 522, "body": CLOUDFLARE_522_PAGE, "content_type": "text/html"},
+    "HTTP 503": {"status": 503, "body": json.dumps({"error": {"code": 503, "message": "Service Unavailable"}})},
+    "HTTP 200 with error 504": {"status": 200,
+                                "body": json.dumps({"error": {"code": 504, "message": "Gateway Timeout"}})},
+    "time-out": {"exception": asyncio.TimeoutError()},
+    "network error": {"exception": aiohttp.ClientConnectionError("Connection reset by peer")},
+}
+RATE_LIMITED = {"status": 429, "body": json.dumps({"error": {"code": 429, "message": "Too Many Requests"}})}
+POLL_TIME_MS = 1640780100000  # the server time of the polls (the exchange test case's time synchronizer)
 
 
 class NonkycExchangeShapes:
@@ -221,6 +244,7 @@ class NonkycExchangeRestTestCase(NonkycExchangeTestCase):
     other_pair = "ETH-USDT"
     other_symbol = "ETH/USDT"
     symbol_map = {exchange_symbol: trading_pair, other_symbol: other_pair}
+    tracked_state: Optional[OrderState] = None  # the state `track` gives orders, None: Hummingbot's PENDING_CREATE
 
     def setUp(self) -> None:
         super().setUp()
@@ -239,29 +263,111 @@ class NonkycExchangeRestTestCase(NonkycExchangeTestCase):
 
     def track(self, client_id: str = "HBOT1", exchange_id: Optional[str] = NonkycExchangeShapes.exchange_order_id,
               trading_pair: Optional[str] = None, amount: str = "1", price: str = "10000",
-              trade_type: TradeType = TradeType.BUY) -> InFlightOrder:
+              trade_type: TradeType = TradeType.BUY, order_type: OrderType = OrderType.LIMIT,
+              state: Optional[OrderState] = None) -> InFlightOrder:
+        """Tracks an order in `state` (default: the test case's `tracked_state`, else Hummingbot's PENDING_CREATE)."""
         self.exchange.start_tracking_order(
             order_id=client_id, exchange_order_id=exchange_id, trading_pair=trading_pair or self.trading_pair,
-            trade_type=trade_type, price=Decimal(price), amount=Decimal(amount), order_type=OrderType.LIMIT)
-        return self.exchange.in_flight_orders[client_id]
+            trade_type=trade_type, price=Decimal(price), amount=Decimal(amount), order_type=order_type)
+        order = self.exchange.in_flight_orders[client_id]
+        state = state or self.tracked_state
+        if state is not None:
+            order.current_state = state
+        return order
+
+    def order_data(self, order: InFlightOrder, status: str, executed: str = "0", **overrides) -> Dict[str, Any]:
+        symbol = self.other_symbol if order.trading_pair == self.other_pair else self.exchange_symbol
+        return NonkycExchangeShapes.order(order, status, executed=Decimal(executed), exchange_symbol=symbol,
+                                          **overrides)
+
+    def account_trade(self, order: InFlightOrder, trade_id: str, quantity: str, timestamp: int = 1640780002000,
+                      price: Optional[str] = None) -> Dict[str, Any]:
+        return NonkycExchangeShapes.account_trade(
+            order, Decimal(quantity), Decimal(price) if price else order.price, Decimal("0.5"), trade_id=trade_id,
+            exchange_symbol=self.exchange_symbol, timestamp=timestamp)
 
     @staticmethod
     def url(path: str) -> str:
         return web_utils.private_rest_url(path)
 
-    def configure_active_orders(self, mock_api: aioresponses, orders: List[Dict[str, Any]], repeat: bool = False):
-        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_ORDERS_PATH_URL), with_query=True), body=json.dumps(orders),
-                     repeat=repeat)
+    # configure_active_orders, configure_lookup and configure_trades answer the next request (every request with
+    # `repeat`) with the given data as JSON, or with the aioresponses `answer` (status, body, exception, ...).
 
-    def configure_lookups(self, mock_api: aioresponses, client_id_pattern: str, answers: List[Tuple[int, Any]]):
-        url = re.compile("^" + re.escape(self.url("/getorder/")) + client_id_pattern + "$")
-        for status, body in answers:
-            mock_api.get(url, status=status, body=json.dumps(body))
+    def configure_active_orders(self, mock_api: aioresponses, orders: List[Dict[str, Any]], repeat: bool = False,
+                                **answer):
+        if not answer:
+            answer = {"body": json.dumps(orders)}
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_ORDERS_PATH_URL), with_query=True), repeat=repeat, **answer)
+
+    def configure_lookup(self, mock_api: aioresponses, reference_pattern: str, payload: Any = None,
+                         repeat: bool = False, **answer):
+        """The look-up (GET /getorder/{reference}) of the orders whose id or client id matches `reference_pattern`."""
+        if payload is not None:
+            answer = {"body": json.dumps(payload), **answer}
+        mock_api.get(re.compile("^" + re.escape(self.url("/getorder/")) + reference_pattern + "$"), repeat=repeat,
+                     **answer)
+
+    def configure_trades(self, mock_api: aioresponses, trades: Optional[Any] = None, repeat: bool = False,
+                         **answer):
+        if not answer:
+            answer = {"body": json.dumps(trades or [])}
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True), repeat=repeat, **answer)
+
+    def configure_trades_api(self, mock_api: aioresponses, trades: List[Dict[str, Any]], oldest_first: bool = True,
+                             failing_requests: Optional[Dict[int, Dict[str, Any]]] = None) -> List[URL]:
+        """/account/trades answered from `trades` like an API listing `since` queries in the given order."""
+        calls = []
+
+        def answer(url: URL, **kwargs) -> CallbackResult:
+            calls.append(url)
+            failure = (failing_requests or {}).get(len(calls))
+            if failure is not None:
+                return CallbackResult(**failure)
+            since, skip, limit = (int(url.query["since"]), int(url.query.get("skip", 0)), int(url.query["limit"]))
+            selected = sorted((entry for entry in trades if entry["timestamp"] >= since),
+                              key=lambda entry: entry["timestamp"], reverse=not oldest_first)
+            return CallbackResult(body=json.dumps(selected[skip:skip + limit]))
+
+        mock_api.get(url_regex(self.url(CONSTANTS.ACCOUNT_TRADES_PATH_URL), with_query=True), callback=answer,
+                     repeat=True)
+        return calls
+
+    @staticmethod
+    def requests_to(mock_api: aioresponses, path: str) -> List[URL]:
+        """The URLs of the requests sent to `path`, one per request, in order."""
+        return [url for (method, url), calls in mock_api.requests.items() if path in url.path for _ in calls]
+
+    async def settle(self):
+        """Lets the tracker's update tasks run."""
+        for _ in range(5):
+            await asyncio.sleep(0)
 
     def found_order(self, status: str, executed: str = "0") -> Dict[str, Any]:
         return {"id": NonkycExchangeShapes.exchange_order_id, "userProvidedId": "x", "symbol": self.exchange_symbol,
                 "side": "buy", "type": "limit", "price": "10000", "quantity": "2", "executedQuantity": executed,
                 "status": status, "createdAt": 1640780000000, "updatedAt": 1640780001000}
+
+
+class NonkycReconciliationTestCase(NonkycExchangeRestTestCase):
+    """
+    The REST helpers for the tests of the status, fills and balance polls, which send many requests: the throttler
+    lets them all through at once, every pair trades market orders, and orders are tracked open.
+    """
+
+    recorded_events = NonkycExchangeRestTestCase.recorded_events + (MarketEvent.SellOrderCompleted,)
+    tracked_state = OrderState.OPEN
+
+    def setUp(self) -> None:
+        super().setUp()
+        # Hummingbot's throttler spaces requests in real time (5 per second); these tests send many, answered at once.
+        self.exchange._throttler.set_rate_limits([
+            RateLimit(limit_id=rate_limit.limit_id, limit=10_000, time_interval=rate_limit.time_interval,
+                      linked_limits=rate_limit.linked_limits) for rate_limit in CONSTANTS.RATE_LIMITS])
+        for trading_pair in self.symbol_map.values():
+            self.exchange._trading_rules[trading_pair] = TradingRule(
+                trading_pair, min_order_size=Decimal("0.01"), min_price_increment=Decimal("0.0001"),
+                min_base_amount_increment=Decimal("0.000001"), supports_market_orders=True)
+        self.completions = self.events[MarketEvent.BuyOrderCompleted]
 
 
 # --- the fake NonKYC WebSocket server of the data source tests ---

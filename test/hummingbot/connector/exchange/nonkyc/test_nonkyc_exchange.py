@@ -524,7 +524,7 @@ class NonkycExchangeBehaviourTests(NonkycExchangeRestTestCase):
     @aioresponses()
     async def test_a_status_answer_that_is_not_an_order_is_an_error(self, mock_api):
         order = self.track()
-        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id, [(200, [])])
+        self.configure_lookup(mock_api, NonkycExchangeShapes.exchange_order_id, [])
 
         with self.assertRaises(IOError) as context:
             await self.exchange._request_order_status(order)

@@ -1,7 +1,7 @@
 import asyncio
 import json
 from decimal import Decimal
-from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import NonkycExchangeTestCase
+from test.hummingbot.connector.exchange.nonkyc.nonkyc_test_support import CLOUDFLARE_522_PAGE, NonkycExchangeTestCase
 from typing import Any, Dict
 from unittest.mock import AsyncMock, MagicMock
 
@@ -12,10 +12,6 @@ from yarl import URL
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_order_placement import is_ambiguous_creation_error
 from hummingbot.connector.exchange.nonkyc.nonkyc_web_utils import NonkycAPIError
-
-CLOUDFLARE_522_PAGE = ("<!DOCTYPE html>\n<html lang=\"en-US\">\n<head><title>api.nonkyc.io | 522: Connection timed "
-                       "out</title></head>\n<body><div id=\"cf-error-details\"><p>Error code 522</p></div></body>\n"
-                       "</html>\n")
 
 
 def error_body(code: int, message: str, **fields) -> str:

@@ -128,7 +128,8 @@ class NonkycOrderPlacementTests(NonkycExchangeRestTestCase):
     async def place_with_ambiguous_create(self, mock_api: aioresponses, create_kwargs: Dict[str, Any],
                                           lookup_answers: List[Tuple[int, Any]]) -> InFlightOrder:
         mock_api.post(self.url(CONSTANTS.CREATE_ORDER_PATH_URL), **create_kwargs)
-        self.configure_lookups(mock_api, "HBOT.*", lookup_answers)
+        for status, payload in lookup_answers:
+            self.configure_lookup(mock_api, "HBOT.*", payload, status=status)
         order_id = self.exchange.buy(self.trading_pair, Decimal("2"), OrderType.LIMIT, Decimal("10000"))
         await wait_until(lambda: self.create_settled(order_id), what=f"the ambiguous create of {order_id} to settle")
         return self.exchange._order_tracker.all_orders[order_id]
@@ -190,7 +191,7 @@ class NonkycOrderPlacementTests(NonkycExchangeRestTestCase):
         self.assertEqual([], self.failures.event_log)
         self.assertTrue(self.logged("WARNING", "could not be confirmed after an ambiguous create answer"))
 
-        self.configure_lookups(mock_api, re.escape(order.client_order_id), [(200, self.found_order("Active"))])
+        self.configure_lookup(mock_api, re.escape(order.client_order_id), self.found_order("Active"))
         self.configure_active_orders(mock_api, [])
         await self.exchange._update_orders()
         await wait_until(lambda: order.current_state is OrderState.OPEN, what="the status poll to open the order")

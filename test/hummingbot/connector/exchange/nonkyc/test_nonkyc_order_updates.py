@@ -26,7 +26,7 @@ class NonkycOrderUpdateTests(NonkycExchangeRestTestCase):
         }
         order = self.track()
         for status, state in expected.items():
-            self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id, [(200, self.found_order(status))])
+            self.configure_lookup(mock_api, NonkycExchangeShapes.exchange_order_id, self.found_order(status))
             update = await self.exchange._request_order_status(order)
             self.assertEqual(state, update.new_state, status)
 
@@ -35,8 +35,8 @@ class NonkycOrderUpdateTests(NonkycExchangeRestTestCase):
         order = self.track()
         without_times = {key: value for key, value in self.found_order("Active").items()
                          if key not in ("createdAt", "updatedAt")}
-        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
-                               [(200, self.found_order("Active")), (200, without_times), (200, without_times)])
+        for payload in (self.found_order("Active"), without_times, without_times):
+            self.configure_lookup(mock_api, NonkycExchangeShapes.exchange_order_id, payload)
         self.exchange._time = MagicMock(return_value=1640789999.5)
 
         exchange_time = await self.exchange._request_order_status(order)
@@ -51,8 +51,8 @@ class NonkycOrderUpdateTests(NonkycExchangeRestTestCase):
     async def test_unknown_status_keeps_the_order_open_and_is_logged_once(self, mock_api):
         order = self.track()
         order.current_state = OrderState.PENDING_CREATE
-        self.configure_lookups(mock_api, NonkycExchangeShapes.exchange_order_id,
-                               [(200, self.found_order("Suspended"))] * 2)
+        for _ in range(2):
+            self.configure_lookup(mock_api, NonkycExchangeShapes.exchange_order_id, self.found_order("Suspended"))
         self.configure_active_orders(mock_api, [], repeat=True)
 
         await self.exchange._update_orders()
