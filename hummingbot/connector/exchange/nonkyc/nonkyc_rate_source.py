@@ -1,9 +1,9 @@
 """
 NonKYC as Hummingbot's rate source: with `rate_oracle_source: nonkyc` (conf/conf_client.yml, or
-`hbot config rate_oracle_source nonkyc`), the USD values of `balance`, `status` and every conversion of the rate oracle
-come from NonKYC's own prices, so that assets traded only on NonKYC have one. One `/tickers` read prices every market,
-paused ones included, and is cached for 30 s like Hummingbot's exchange sources; the connector's URL overrides
-(NONKYC_REST_URL) apply.
+`hbot config rate_oracle_source.name nonkyc`), the USD values of `balance`, `status` and every conversion of the rate
+oracle come from NonKYC's own prices, so that assets traded only on NonKYC have one. One `/tickers` read prices every
+market, paused ones included, and is cached for 30 s like Hummingbot's exchange sources; the connector's URL
+overrides (NONKYC_REST_URL) apply.
 
 Registered without editing Hummingbot: the client's `rate_oracle_source` field is a union of the rate source modes,
 fixed when `hummingbot.client.config.client_config_map` is executed. `register()` adds the source and its mode to
