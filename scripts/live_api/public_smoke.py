@@ -30,7 +30,7 @@ from live_api_common import (  # noqa: E402
     run,
 )
 
-from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import describe  # noqa: E402
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import describe  # noqa: E402
 from hummingbot.data_feed.candles_feed.nonkyc_spot_candles.candle_shapes import (  # noqa: E402
     notification_candles,
     rest_bar_row,

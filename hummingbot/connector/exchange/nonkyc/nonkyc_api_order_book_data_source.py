@@ -10,8 +10,8 @@ from hummingbot.connector.exchange.nonkyc.nonkyc_order_book import (
     OrderBookSequences,
     SequenceVerdict,
 )
-from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcReply, RpcRequest, describe
-from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcReply, RpcRequest
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import describe, timestamp_seconds
 from hummingbot.core.data_type.order_book_message import OrderBookMessage
 from hummingbot.core.data_type.order_book_tracker_data_source import OrderBookTrackerDataSource
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory

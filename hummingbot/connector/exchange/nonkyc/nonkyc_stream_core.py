@@ -19,19 +19,12 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
-from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys, describe
 from hummingbot.core.web_assistant.connections.data_types import WSJSONRequest
 from hummingbot.core.web_assistant.web_assistants_factory import WebAssistantsFactory
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
 
 HEARTBEAT_TEXTS = frozenset(("ping", "pong"))
-LOGGED_MESSAGE_MAX_LENGTH = 300
-
-
-def describe(message: Any, max_length: int = LOGGED_MESSAGE_MAX_LENGTH) -> str:
-    """A message as it goes into a log line: its repr, shortened."""
-    text = repr(message)
-    return text if len(text) <= max_length else text[:max_length] + "..."
 
 
 def is_heartbeat(message: Any) -> bool:

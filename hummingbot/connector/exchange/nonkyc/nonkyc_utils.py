@@ -72,6 +72,16 @@ class AssetNames:
         return sorted(self._ambiguous.get(self.translate(ticker), ()))
 
 
+# A message quoted in a log line is cut at this length.
+LOGGED_MESSAGE_MAX_LENGTH = 300
+
+
+def describe(message: Any, max_length: int = LOGGED_MESSAGE_MAX_LENGTH) -> str:
+    """A message as it goes into a log line: its repr, shortened."""
+    text = repr(message)
+    return text if len(text) <= max_length else text[:max_length] + "..."
+
+
 def market_assets(market: Dict[str, Any]) -> Tuple[str, str]:
     """
     Base and quote tickers of a `/market/getlist` entry. Current payloads only have `symbol` (`BASE/QUOTE`) and

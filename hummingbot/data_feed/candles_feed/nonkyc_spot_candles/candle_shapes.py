@@ -6,8 +6,7 @@ import math
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
-from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import describe
-from hummingbot.connector.exchange.nonkyc.nonkyc_utils import timestamp_seconds
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import describe, timestamp_seconds
 from hummingbot.data_feed.candles_feed.candles_base import CandlesBase
 from hummingbot.data_feed.candles_feed.nonkyc_spot_candles.candle_series import Row
 

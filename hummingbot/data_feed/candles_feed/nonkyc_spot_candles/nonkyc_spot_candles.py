@@ -5,7 +5,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as EXCHANGE, nonkyc_web_utils as web_utils
-from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcRequest, describe
+from hummingbot.connector.exchange.nonkyc.nonkyc_stream_core import NonkycStreamCore, RpcRequest
+from hummingbot.connector.exchange.nonkyc.nonkyc_utils import describe
 from hummingbot.core.network_iterator import NetworkStatus
 from hummingbot.core.utils.async_utils import safe_ensure_future
 from hummingbot.core.web_assistant.ws_assistant import WSAssistant
