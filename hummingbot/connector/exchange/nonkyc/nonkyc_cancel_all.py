@@ -85,30 +85,9 @@ def plan_cancels(orders: Sequence[InFlightOrder], active_orders: Sequence[Any], 
     where another order (another bot's) is active go one by one; so does everything when the listing is incomplete
     or shows an order whose pair cannot be read.
     """
-    by_client_id = {order.client_order_id: order for order in orders}
-    by_exchange_id = {order.exchange_order_id: order for order in orders if order.exchange_order_id}
     plan = CancelPlan()
-    ours: Dict[Tuple[str, str], List[InFlightOrder]] = {}
-    others: Set[Tuple[str, Optional[str]]] = set()  # (symbol, side) with another order; side None: both sides
-    unreadable_other = not listing_complete
-    for entry in active_orders:
-        if not isinstance(entry, dict):
-            unreadable_other = True
-            continue
-        order = by_client_id.get(entry.get("userProvidedId")) or by_exchange_id.get(str(entry.get("id") or ""))
-        symbol, side = listed_symbol(entry), listed_side(entry)
-        if order is None:
-            if symbol is None:
-                unreadable_other = True
-            others.add((symbol, side))
-            continue
-        if entry.get("id"):
-            plan.listed_exchange_ids[order.client_order_id] = str(entry["id"])
-        if symbol is None or side != order_side(order):
-            plan.one_by_one.append(order)
-            continue
-        ours.setdefault((symbol, side), []).append(order)
-    if unreadable_other:
+    ours, others, unreadable_other = _sort_listing(plan, orders, active_orders)
+    if unreadable_other or not listing_complete:
         plan.one_by_one.extend(order for group in ours.values() for order in group)
     else:
         _plan_bulk_cancels(plan, ours, others)
@@ -118,8 +97,39 @@ def plan_cancels(orders: Sequence[InFlightOrder], active_orders: Sequence[Any], 
     return plan
 
 
+def _sort_listing(plan: CancelPlan, orders: Sequence[InFlightOrder], active_orders: Sequence[Any]) -> Tuple[
+        Dict[Tuple[str, str], List[InFlightOrder]], Set[Tuple[Optional[str], Optional[str]]], bool]:
+    """
+    Sorts the listed active orders into ours by (symbol, side) and the (symbol, side) of the others; records the
+    exchange ids of ours in `plan` and sends ours whose pair or side the listing does not confirm one by one. Also
+    says whether the listing holds an entry of another order whose pair cannot be read.
+    """
+    by_client_id = {order.client_order_id: order for order in orders}
+    by_exchange_id = {order.exchange_order_id: order for order in orders if order.exchange_order_id}
+    ours: Dict[Tuple[str, str], List[InFlightOrder]] = {}
+    others: Set[Tuple[Optional[str], Optional[str]]] = set()  # (symbol, side) with another order; side None: both
+    unreadable_other = False
+    for entry in active_orders:
+        if not isinstance(entry, dict):
+            unreadable_other = True
+            continue
+        order = by_client_id.get(entry.get("userProvidedId")) or by_exchange_id.get(str(entry.get("id") or ""))
+        symbol, side = listed_symbol(entry), listed_side(entry)
+        if order is None:
+            unreadable_other = unreadable_other or symbol is None
+            others.add((symbol, side))
+            continue
+        if entry.get("id"):
+            plan.listed_exchange_ids[order.client_order_id] = str(entry["id"])
+        if symbol is None or side != order_side(order):
+            plan.one_by_one.append(order)
+            continue
+        ours.setdefault((symbol, side), []).append(order)
+    return ours, others, unreadable_other
+
+
 def _plan_bulk_cancels(plan: CancelPlan, ours: Dict[Tuple[str, str], List[InFlightOrder]],
-                       others: Set[Tuple[str, Optional[str]]]):
+                       others: Set[Tuple[Optional[str], Optional[str]]]):
     for symbol in sorted({symbol for symbol, _ in ours}):
         free_sides = [side for side in SIDES if (symbol, side) not in others and (symbol, None) not in others]
         if len(free_sides) == len(SIDES):
