@@ -6,7 +6,8 @@ login and event forwarding); everything a JSON-RPC connection needs is here, onc
 - request ids, the requests waiting for their reply (a future each), matching a reply to its request, and failing
   every waiting request when the connection ends;
 - reading a reply or an error reply (`{"result": ...}` / `{"error": {"code", "message"}}`) into one value;
-- the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
+- the connection (aiohttp heartbeat, silence timeout), released whole when it ends (even by a cancelled close),
+  the client ping and one reconnect back-off policy;
 - the pace of the requests (`WS_REQUESTS_PER_SECOND`): every request waits for its own slot, in the order of the
   calls, so a subscription round of many pairs never floods the exchange and a retry is not held behind it;
 - the routing of a message (`route`): an event to the stream's handler, a reply to its request, anything else to
