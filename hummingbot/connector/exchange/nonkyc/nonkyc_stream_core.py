@@ -6,7 +6,8 @@ login and event forwarding); everything a JSON-RPC connection needs is here, onc
 - request ids, the requests waiting for their reply (a future each), matching a reply to its request, and failing
   every waiting request when the connection ends;
 - reading a reply or an error reply (`{"result": ...}` / `{"error": {"code", "message"}}`) into one value;
-- the connection (aiohttp heartbeat, silence timeout), the client ping and one reconnect back-off policy;
+- the connection (aiohttp heartbeat, silence timeout), released whole when it ends (even by a cancelled close),
+  the client ping and one reconnect back-off policy;
 - the pace of the requests (`WS_REQUESTS_PER_SECOND`): every request waits for its own slot, in the order of the
   calls, so a subscription round of many pairs never floods the exchange and a retry is not held behind it;
 - the routing of a message (`route`): an event to the stream's handler, a reply to its request, anything else to
@@ -17,6 +18,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set
+
+import aiohttp
 
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS, nonkyc_web_utils as web_utils
 from hummingbot.connector.exchange.nonkyc.nonkyc_utils import RecentKeys, describe
@@ -32,6 +35,14 @@ def is_heartbeat(message: Any) -> bool:
     if isinstance(message, str):
         return message.strip().lower() in HEARTBEAT_TEXTS
     return isinstance(message, dict) and str(message.get("method")).lower() in HEARTBEAT_TEXTS
+
+
+def aiohttp_websocket_of(websocket: Optional[WSAssistant]) -> Optional[aiohttp.ClientWebSocketResponse]:
+    """The aiohttp WebSocket of a WSAssistant, None before it connects or after it disconnects (Hummingbot exposes no
+    accessor: its private attributes are read defensively)."""
+    connection = getattr(websocket, "_connection", None)
+    aiohttp_websocket = getattr(connection, "_connection", None)
+    return aiohttp_websocket if isinstance(aiohttp_websocket, aiohttp.ClientWebSocketResponse) else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,8 @@ class NonkycStreamCore:
         self.backoff = ReconnectBackoff()
         self.connection_count = 0
         self.websocket: Optional[WSAssistant] = None
+        # The aiohttp WebSocket under `websocket`, kept because WSConnection forgets it when the connection ends.
+        self._aiohttp_websocket: Optional[aiohttp.ClientWebSocketResponse] = None
         self._last_request_id = 0
         self._next_send_time = 0.0
         self._waiting: Dict[int, RpcRequest] = {}
@@ -168,6 +181,7 @@ class NonkycStreamCore:
         await websocket.connect(ws_url=web_utils.wss_url(),
                                 ping_timeout=CONSTANTS.WS_PING_INTERVAL,
                                 message_timeout=self.silence_timeout)
+        self._aiohttp_websocket = aiohttp_websocket_of(websocket)
         self.connection_count += 1
         self._next_send_time = 0.0  # slots taken on an earlier connection do not delay this one
         self._ping_task = asyncio.ensure_future(self._ping_periodically(websocket))
@@ -234,7 +248,10 @@ class NonkycStreamCore:
         """
         Stops the ping and the actions scheduled with `run_later`, fails the waiting requests and disconnects. Safe to
         call at any time, repeatedly. Everything is taken over before the first await, so that a connection the stream
-        makes meanwhile (a network restart starts the new one while the old one closes) is left alone.
+        makes meanwhile (a network restart starts the new one while the old one closes) is left alone. The connection
+        is released even when this close is cancelled: Hummingbot's order book tracker cancels the stream's task at
+        every stop, also while the task is closing (a restart stops twice), and the aiohttp response left open would
+        be found later by the garbage collector ("Unclosed response").
         """
         self._cancel_ping_task()
         scheduled, self._scheduled = list(self._scheduled), set()
@@ -242,15 +259,35 @@ class NonkycStreamCore:
             task.cancel()
         self.connection_ended()
         websocket, self.websocket = self.websocket, None
-        await asyncio.gather(*scheduled, return_exceptions=True)
-        if websocket is None:
-            return
+        aiohttp_websocket, self._aiohttp_websocket = self._aiohttp_websocket, None
+        try:
+            await asyncio.gather(*scheduled, return_exceptions=True)
+            if websocket is not None:
+                await self._disconnect(websocket)
+        finally:
+            self._close_http_response(aiohttp_websocket)
+
+    async def _disconnect(self, websocket: WSAssistant):
         try:
             await websocket.disconnect()
         except asyncio.CancelledError:
             raise
         except Exception as error:
             self._logger().debug(f"{self.stream_name}: error while disconnecting ({error!r}).")
+
+    def _close_http_response(self, aiohttp_websocket: Optional[aiohttp.ClientWebSocketResponse]):
+        """
+        Closes the HTTP response under an aiohttp WebSocket (and with it the TCP connection) when nothing else did:
+        a close cancelled before its disconnect, or a connection aiohttp marked closed itself without closing its
+        response (a client error while reading, e.g. ServerDisconnectedError), which WSConnection.disconnect() then
+        takes as closed already.
+        """
+        response = getattr(aiohttp_websocket, "_response", None)
+        try:
+            if response is not None and not response.closed:
+                response.close()
+        except Exception as error:
+            self._logger().debug(f"{self.stream_name}: error while closing the connection's response ({error!r}).")
 
     async def _ping_periodically(self, websocket: WSAssistant):
         """Returns when a ping fails: the stream's receive loop then notices the broken connection and reconnects."""
