@@ -97,7 +97,8 @@ class NonkycCandlesTrend(StrategyV2Base):
         self.executor_orchestrator.execute_actions(self.create_actions_proposal() + self.stop_actions_proposal())
 
     def create_actions_proposal(self) -> List[CreateExecutorAction]:
-        if any(executor.is_active for executor in self.executors()) or self.signal() != 1 \
+        # Not `is_active`: a position that is closing (its exit order not yet filled) is neither active nor done.
+        if any(not executor.is_done for executor in self.executors()) or self.signal() != 1 \
                 or self.current_timestamp < self.last_close_timestamp + self.config.cooldown:
             return []
         price = self.market_data_provider.get_price_by_type(self.config.connector_name, self.config.trading_pair,

@@ -79,8 +79,11 @@ class NonkycCandlesTrendTests(IsolatedAsyncioWrapperTestCase):
         self.assertEqual([], strategy.stop_actions_proposal())
 
     async def test_no_new_position_while_one_runs_during_the_cooldown_or_without_an_uptrend(self):
-        running = SimpleNamespace(id="e1", is_active=True, is_trading=True)
+        running = SimpleNamespace(id="e1", is_active=True, is_trading=True, is_done=False)
         self.assertEqual([], self.strategy([0.80, 0.81, 0.83, 0.85], [running]).create_actions_proposal())
+        # Closing: its exit order is out, Hummingbot reports it neither active nor done.
+        closing = SimpleNamespace(id="e1", is_active=False, is_trading=False, is_done=False, close_timestamp=None)
+        self.assertEqual([], self.strategy([0.80, 0.81, 0.83, 0.85], [closing]).create_actions_proposal())
         cooling_down = self.strategy([0.80, 0.81, 0.83, 0.85])
         cooling_down.last_close_timestamp = 9950.0
         self.assertEqual([], cooling_down.create_actions_proposal())
