@@ -30,7 +30,7 @@ class NonkycSpotCandles(CandlesBase):
     """
     NonKYC spot candles (`CandlesConfig(connector="nonkyc", ...)`): the history from REST `GET /market/candles`
     (`candle_series` pages it and fills the intervals without trades), live candles from the WebSocket
-    (`subscribeCandles`) on the connector's JSON-RPC core (`NonkycStreamCore`: back-off, ping, reply matching), and REST
+    (`subscribeCandles`) on the connector's stream core (`NonkycStreamCore`: back-off, ping, reply matching), and REST
     beside it (`rest_refresher`). An unreadable candle or message is logged and skipped.
     """
 
