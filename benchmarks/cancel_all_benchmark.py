@@ -38,10 +38,10 @@ from test.e2e.cancel_all_support import (  # noqa: E402
     trading_pair_of,
 )
 
+from benchmark_support import start_realtime_clock, stop_task, wait_for  # noqa: E402
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS  # noqa: E402
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange  # noqa: E402
 from hummingbot.connector.exchange_py_base import ExchangePyBase  # noqa: E402
-from hummingbot.core.clock import Clock, ClockMode  # noqa: E402
 from hummingbot.core.trading_core import TradingCore  # noqa: E402
 from hummingbot.core.web_assistant.connections.connections_factory import ConnectionsFactory  # noqa: E402
 from nonkyc_sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxExchange  # noqa: E402
@@ -61,14 +61,6 @@ class Run:
     left_on_exchange: int
     other_bot_left: int
     requests: Counter
-
-
-async def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Timed out after {timeout:g} s waiting for {what}.")
-        await asyncio.sleep(0.05)
 
 
 async def measure_one(sandbox: SandboxExchange, connector: NonkycExchange, orders: int, shared: bool, path: str,
@@ -107,14 +99,7 @@ async def main(order_counts: List[int], timeout: float):
     os.environ[CONSTANTS.WSS_URL_ENV_VAR] = sandbox.ws_url
     connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=DEFAULT_API_SECRET,
                                trading_pairs=[trading_pair_of(symbol) for symbol in GRID_SYMBOLS])
-    clock = Clock(ClockMode.REALTIME, tick_size=1.0)
-    clock.add_iterator(connector)
-
-    async def run_clock():
-        with clock:
-            await clock.run()
-
-    clock_task = asyncio.create_task(run_clock())
+    clock_task = start_realtime_clock(connector)
     runs = []
     try:
         await wait_for(lambda: connector.ready, READY_TIMEOUT, f"the connector to be ready ({connector.status_dict})")
@@ -125,8 +110,7 @@ async def main(order_counts: List[int], timeout: float):
                           flush=True)
                     runs.append(await measure_one(sandbox, connector, orders, shared, path, timeout, len(runs)))
     finally:
-        clock_task.cancel()
-        await asyncio.gather(clock_task, return_exceptions=True)
+        await stop_task(clock_task)
         await connector.stop_network()
         await sandbox.stop()
         await ConnectionsFactory().close()

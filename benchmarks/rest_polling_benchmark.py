@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Dict, List
 
+from benchmark_support import start_realtime_clock, stop_task, wait_for
 from hummingbot.connector.exchange.nonkyc import nonkyc_constants as CONSTANTS
 from hummingbot.connector.exchange.nonkyc.nonkyc_exchange import NonkycExchange
-from hummingbot.core.clock import Clock, ClockMode
 from hummingbot.core.data_type.common import OrderType
 from hummingbot.core.data_type.in_flight_order import OrderState
 from hummingbot.core.web_assistant.connections.connections_factory import ConnectionsFactory
@@ -64,14 +64,6 @@ def funded_user(markets: List[MarketSpec]) -> AccountSpec:
     return AccountSpec("user", DEFAULT_API_KEY, DEFAULT_API_SECRET, balances)
 
 
-async def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Timed out after {timeout:g} s waiting for {what}.")
-        await asyncio.sleep(0.05)
-
-
 async def place_orders(connector: NonkycExchange, pairs: List[str], orders_per_pair: int):
     order_ids = []
     for pair in pairs:
@@ -95,14 +87,7 @@ async def measure(pair_count: int, orders_per_pair: int, background_seconds: flo
     pairs = [market.symbol.replace("/", "-") for market in markets]
     connector = NonkycExchange(nonkyc_api_key=DEFAULT_API_KEY, nonkyc_api_secret=DEFAULT_API_SECRET,
                                trading_pairs=pairs)
-    clock = Clock(ClockMode.REALTIME, tick_size=1.0)
-    clock.add_iterator(connector)
-
-    async def run_clock():
-        with clock:
-            await clock.run()
-
-    clock_task = asyncio.create_task(run_clock())
+    clock_task = start_realtime_clock(connector)
     try:
         started = time.monotonic()
         await wait_for(lambda: connector.ready, READY_TIMEOUT, f"the connector to be ready ({connector.status_dict})")
@@ -114,8 +99,7 @@ async def measure(pair_count: int, orders_per_pair: int, background_seconds: flo
         background = Counter(sandbox.rest.requests_by_endpoint)
         per_minute = {endpoint: count * 60.0 / background_seconds for endpoint, count in background.items()}
 
-        clock_task.cancel()
-        await asyncio.gather(clock_task, return_exceptions=True)
+        await stop_task(clock_task)
         connector.order_book_tracker.stop()  # its /tickers fallback must not be counted in the poll
         await asyncio.sleep(0.5)
         sandbox.rest.requests_by_endpoint.clear()
@@ -129,8 +113,7 @@ async def measure(pair_count: int, orders_per_pair: int, background_seconds: flo
             print(f"  warning: {len(order_ids) - still_open} orders are no longer tracked after the poll")
         return Measurement(pair_count, len(order_ids), ready_seconds, poll, poll_seconds, per_minute)
     finally:
-        clock_task.cancel()
-        await asyncio.gather(clock_task, return_exceptions=True)
+        await stop_task(clock_task)
         await connector.stop_network()
         await sandbox.stop()
         factory = ConnectionsFactory()
