@@ -11,16 +11,19 @@ from hummingbot.data_feed.candles_feed import candles_factory
 from hummingbot.data_feed.candles_feed.nonkyc_spot_candles import NonkycSpotCandles
 
 
+def executed_through_the_hook(module_name: str):
+    """A Hummingbot module executed again from its source, found through the hook as an import would find it."""
+    package_path = sys.modules[module_name.rpartition(".")[0]].__path__
+    spec = nonkyc_candles_hook.RegisterAfterFactoryImport().find_spec(module_name, package_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class CandlesHookTests(unittest.TestCase):
 
     def fresh_factory_module(self):
-        """The factory module executed again from its source, found through the hook as an import would find it."""
-        package_path = sys.modules["hummingbot.data_feed.candles_feed"].__path__
-        spec = nonkyc_candles_hook.RegisterAfterFactoryImport().find_spec(nonkyc_candles_hook.FACTORY_MODULE,
-                                                                          package_path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return executed_through_the_hook(nonkyc_candles_hook.FACTORY_MODULE)
 
     def test_the_factory_module_gets_the_feed_as_soon_as_it_is_executed(self):
         factory = self.fresh_factory_module()
@@ -53,13 +56,7 @@ class CandlesHookTests(unittest.TestCase):
 class RateSourceHookTests(unittest.TestCase):
 
     def fresh_client_config_module(self):
-        """Hummingbot's client config module executed again from its source, found through the hook."""
-        package_path = sys.modules["hummingbot.client.config"].__path__
-        spec = nonkyc_candles_hook.RegisterAfterFactoryImport().find_spec(nonkyc_candles_hook.CLIENT_CONFIG_MODULE,
-                                                                          package_path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return executed_through_the_hook(nonkyc_candles_hook.CLIENT_CONFIG_MODULE)
 
     def test_the_client_config_module_accepts_nonkyc_as_rate_source_as_soon_as_it_is_executed(self):
         config_module = self.fresh_client_config_module()
